@@ -1,0 +1,45 @@
+# Two commands on a fresh machine:  make book  (build the HTML)  and  make test  (the whole suite).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH  ?= torch==2.13.0
+# Where there is no NVIDIA GPU, take PyTorch's CPU build (a fraction of the download) if its
+# index answers; otherwise pip's default index.
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_INDEX = $(shell if ! command -v nvidia-smi >/dev/null 2>&1 && \
+	curl -fsS --max-time 5 -o /dev/null $(TORCH_CPU_INDEX)/torch/ 2>/dev/null; then \
+	echo "--index-url $(TORCH_CPU_INDEX)"; fi)
+
+.PHONY: book test install notebooks artifacts bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH_INDEX) "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[book,test]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+install: $(VENV)/.installed
+
+book: install
+	$(BIN)/jupyter-book build -W -n --keep-going .
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+# The whole suite: unit tests, a clean full book build with -W -n, and a real browser.
+test: install
+	$(BIN)/python -m pytest
+
+# Regenerate the Colab notebooks (chapters/*.ipynb, no outputs) from the MyST sources.
+notebooks: install
+	$(BIN)/jupytext --to ipynb --update-metadata '{"jupytext": null}' chapters/*.md
+
+# Retrain every shipped (cpu-profile) artifact; minutes each on two cores.
+artifacts: install
+	$(BIN)/icl-book train linreg --profile cpu --fresh
+
+bench: install
+	$(BIN)/python benchmarks/train_throughput.py --config small --device cpu
+
+clean:
+	rm -rf _build runs

@@ -1,0 +1,55 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _cpu_threads():
+    # Two cores in CI; fixed thread counts keep float reductions in the same order run to run.
+    torch.set_num_threads(2)
+
+
+@pytest.fixture
+def tmp_store(tmp_path, monkeypatch):
+    """An empty artifact store, so tests never touch the shipped one."""
+    root = tmp_path / "store"
+    monkeypatch.setenv("ICL_BOOK_ARTIFACTS", str(root))
+    from icl_book.artifacts import ArtifactStore
+
+    return ArtifactStore(root)
+
+
+@pytest.fixture
+def shipped_copy(tmp_path, monkeypatch):
+    """A copy of the shipped artifact store that a test may corrupt."""
+    from icl_book.artifacts import PACKAGE_STORE, ArtifactStore
+
+    root = tmp_path / "shipped"
+    shutil.copytree(PACKAGE_STORE, root, ignore=shutil.ignore_patterns("__init__.py", "__pycache__"))
+    monkeypatch.setenv("ICL_BOOK_ARTIFACTS", str(root))
+    return ArtifactStore(root)
+
+
+@pytest.fixture(scope="session")
+def built_book():
+    """Build the whole book once, from clean, with warnings as errors (``-W -n``).
+    Set ICL_BOOK_HTML to test an existing build instead."""
+    if os.environ.get("ICL_BOOK_HTML"):
+        return Path(os.environ["ICL_BOOK_HTML"])
+    build = ROOT / "_build"
+    shutil.rmtree(build, ignore_errors=True)
+    jb = Path(sys.executable).with_name("jupyter-book")
+    proc = subprocess.run([str(jb), "build", "-W", "-n", "--keep-going", str(ROOT)], cwd=ROOT,
+                          capture_output=True, text=True)
+    log = build / "build.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(proc.stdout + proc.stderr)
+    assert proc.returncode == 0, f"the book build failed (full log in {log}):\n{(proc.stdout + proc.stderr)[-6000:]}"
+    return build / "html"
