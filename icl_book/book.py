@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 try:  # myst-nb's glue pastes computed values into the prose; it is absent on some Colab images
-    from myst_nb import glue
+    from myst_nb import glue as _glue
 except ImportError:  # pragma: no cover - exercised only outside the book build
-    def glue(name, value, display=True):
-        """Stand-in for myst_nb.glue outside the book build: show the value if asked."""
-        if display:
-            from IPython.display import display as show
+    _glue = None
 
-            show(value)
+
+def glue(name: str, value, display: bool = True):
+    """myst-nb's ``glue``, with numpy scalars turned into Python numbers first (so that format
+    specs such as ``{glue:text}`key:.3f``` work), and a plain display outside the book build."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()
+    if _glue is not None:
+        return _glue(name, value, display=display)
+    if display:
+        from IPython.display import display as show
+
+        show(value)

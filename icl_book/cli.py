@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 
 from . import claims as claims_mod
 from . import experiments
 from .artifacts import ArtifactError, ArtifactStore
-from .train import ConfigError
+from .train import ConfigError, has_checkpoint
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,7 +58,7 @@ def _list(store: ArtifactStore) -> int:
     return 0
 
 
-def _train(args, store: ArtifactStore) -> int:
+def _train(args, argv: list[str], store: ArtifactStore) -> int:
     overrides = {}
     for item in args.set:
         key, sep, value = item.partition("=")
@@ -66,7 +67,8 @@ def _train(args, store: ArtifactStore) -> int:
         overrides[key] = value
     entry = experiments.run(args.experiment, args.profile, device=args.device, resume=args.resume,
                             fresh=args.fresh, overrides=overrides, store=store, run_root=args.run_dir,
-                            progress=not args.quiet, command=experiments.command_line())
+                            progress=not args.quiet,
+                            command="icl-book " + " ".join(shlex.quote(a) for a in argv))
     name = experiments.artifact_name(args.experiment, args.profile)
     print(f"stored {name} in {store.root} ({entry['wall_time_s']} s on {entry['device']})")
     return 0
@@ -96,19 +98,29 @@ def _claims(as_json: bool, store: ArtifactStore) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     try:
         store = ArtifactStore()
         if args.command == "list":
             return _list(store)
         if args.command == "train":
-            return _train(args, store)
+            return _train(args, argv, store)
         if args.command == "verify":
             return _verify(store)
         return _claims(args.json, store)
     except (ConfigError, ArtifactError) as e:
         print(f"icl-book: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if args.command != "train":
+            raise
+        run_dir = f"{args.run_dir}/{experiments.artifact_name(args.experiment, args.profile)}"
+        step = has_checkpoint(run_dir)
+        where = f"its checkpoint at step {step}" if step else "the start (no checkpoint yet)"
+        print(f"\nicl-book: interrupted; continue from {where} with: icl-book train {args.experiment} "
+              f"--profile {args.profile} --resume", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

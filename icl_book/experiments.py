@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import shlex
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -199,6 +197,3 @@ def run(name: str, profile: str, *, device: str = "cpu", resume: bool = False, f
     return store.save(artifact_name(name, profile), results=results, provenance=provenance,
                       model=result.model.cpu(), model_spec={"kind": "transformer", "config": p.model.to_dict()})
 
-
-def command_line() -> str:
-    return "icl-book " + " ".join(shlex.quote(a) for a in sys.argv[1:])

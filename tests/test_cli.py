@@ -9,7 +9,7 @@ import pytest
 from icl_book.cli import main
 
 
-def cli(*args, env_store=None):
+def cli(*args):
     return subprocess.run([sys.executable, "-m", "icl_book.cli", *args], capture_output=True, text=True)
 
 
@@ -47,12 +47,12 @@ def test_list_shows_experiments_and_artifacts():
 
 
 def test_verify_passes_on_the_shipped_store_and_fails_on_a_corrupted_copy(shipped_copy):
+    # the shipped store (in a subprocess, no override) and the copy verify, until one byte changes
     import os
 
-    ok = subprocess.run([sys.executable, "-m", "icl_book.cli", "verify"], capture_output=True, text=True,
-                        env={**os.environ, "ICL_BOOK_ARTIFACTS": ""} if False else None)
+    env = {k: v for k, v in os.environ.items() if k != "ICL_BOOK_ARTIFACTS"}
+    ok = subprocess.run([sys.executable, "-m", "icl_book.cli", "verify"], capture_output=True, text=True, env=env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    # the copy verifies too, until one byte changes
     assert main(["verify"]) == 0
     name = shipped_copy.names()[0]
     path = shipped_copy.path(name, "results.json")
@@ -76,3 +76,40 @@ def test_train_smoke_end_to_end_through_the_cli(tmp_store, tmp_path, capsys):
     entry = tmp_store.entry("linreg-smoke")
     assert "--set steps=20" in entry["command"]
     assert main(["verify"]) == 0
+
+
+def test_an_interrupted_training_run_resumes_to_the_same_weights(tmp_path):
+    """Ctrl-C mid-run exits 130 and names the resume command; --resume then ends with the weights
+    of a run that was never interrupted."""
+    import os
+    import signal
+    import time
+
+    from icl_book.artifacts import ArtifactStore
+
+    def env(store):
+        return {**os.environ, "ICL_BOOK_ARTIFACTS": str(tmp_path / store)}
+
+    base = [sys.executable, "-m", "icl_book.cli", "train", "linreg", "--profile", "smoke", "--quiet",
+            "--set", "steps=120", "--set", "checkpoint_every=20", "--set", "log_every=20"]
+    proc = subprocess.Popen(base + ["--run-dir", str(tmp_path / "a")], env=env("a-store"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ckpt = tmp_path / "a" / "linreg-smoke" / "checkpoint.json"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before it could be interrupted")
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    resumed = subprocess.run(base + ["--run-dir", str(tmp_path / "a"), "--resume"], env=env("a-store"),
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    straight = subprocess.run(base + ["--run-dir", str(tmp_path / "b")], env=env("b-store"),
+                              capture_output=True, text=True)
+    assert straight.returncode == 0, straight.stderr
+    a = ArtifactStore(tmp_path / "a-store").weights("linreg-smoke")
+    b = ArtifactStore(tmp_path / "b-store").weights("linreg-smoke")
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)

@@ -1,0 +1,51 @@
+"""The scorecard: verdicts follow their thresholds; a missing artifact is 'not run', never a pass."""
+
+import pytest
+
+from icl_book import claims
+
+
+def test_thresholds_give_the_verdicts():
+    judge = claims.at_most(0.05, 0.2)
+    assert [judge(v) for v in (0.0, 0.05, 0.1, 0.2, 0.3)] == \
+        ["reproduced", "reproduced", "partly", "partly", "not reproduced"]
+    judge = claims.within(0.6, 1.0, 0.2)
+    assert [judge(v) for v in (0.7, 0.45, 1.15, 1.3, 0.1)] == \
+        ["reproduced", "partly", "partly", "not reproduced", "not reproduced"]
+
+
+def test_a_missing_artifact_means_not_run(tmp_store):
+    card = claims.scorecard(tmp_store)
+    assert card and all(c.verdict == "not run" and c.ours is None for c in card)
+    assert "icl-book train linreg --profile cpu" in claims.evaluate("ch0.follows-bayes", tmp_store).detail
+
+
+def test_claims_compute_from_their_artifact(tmp_store):
+    curve = {"mean": [1.0, 0.5, 0.02, 0.01, 0.0], "lo": [0] * 5, "hi": [0] * 5}
+    bayes = {"mean": [1.0, 0.5, 0.0, 0.0, 0.0], "lo": [0] * 5, "hi": [0] * 5}
+    knn = {"mean": [1.0, 0.9, 0.8, 0.8, 0.75], "lo": [0] * 5, "hi": [0] * 5}
+    results = {"task": {"d": 2}, "note": "test",
+               "evaluation": {"curves": {"transformer": curve, "bayes": bayes, "nearest_neighbours": knn}}}
+    tmp_store.save("linreg-cpu", results=results, provenance={"command": "icl-book train linreg --profile cpu"})
+    at_2d = claims.evaluate("ch0.error-at-2d.cpu", tmp_store)
+    assert at_2d.ours == 0.0 and at_2d.verdict == "reproduced" and at_2d.source == "linreg-cpu"
+    gap = claims.evaluate("ch0.follows-bayes", tmp_store)
+    assert gap.ours == pytest.approx(0.02) and gap.verdict == "reproduced"
+    assert claims.evaluate("ch0.knn-at-2d", tmp_store).verdict == "reproduced"
+    assert claims.evaluate("ch0.error-at-2d.paper", tmp_store).verdict == "not run"
+
+
+def test_every_claim_names_a_paper_citation_and_a_known_chapter():
+    for spec in claims.REGISTRY.values():
+        assert spec.paper.cite and spec.paper.where and spec.profile in ("smoke", "cpu", "paper")
+    with pytest.raises(KeyError, match="no claim"):
+        claims.evaluate("ch9.nothing")
+
+
+def test_every_cited_paper_is_in_the_bibliography():
+    import re
+    from pathlib import Path
+
+    bib = (Path(__file__).resolve().parents[1] / "references.bib").read_text()
+    keys = set(re.findall(r"@\w+\{([^,]+),", bib))
+    assert {spec.paper.cite for spec in claims.REGISTRY.values()} <= keys
