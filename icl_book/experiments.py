@@ -178,6 +178,7 @@ def run(name: str, profile: str, *, device: str = "cpu", resume: bool = False, f
     if fresh:
         for f in ("checkpoint.safetensors", "checkpoint.json", "metrics.json"):
             (run_dir / f).unlink(missing_ok=True)
+    commit = git_commit()  # the code as it was when training started
     model = exp.build_model(p)
     identity = {"experiment": name, "profile": profile, "task": p.task.to_dict(), "model": p.model.to_dict()}
     result = train(model, exp.problem(p), p.train, run_dir, device=device, resume=resume, progress=progress,
@@ -188,7 +189,7 @@ def run(name: str, profile: str, *, device: str = "cpu", resume: bool = False, f
     provenance = {
         "experiment": name, "profile": profile, "chapter": exp.chapter,
         "command": command or f"icl-book train {name} --profile {profile}",
-        "commit": git_commit(), "device": device_description(device),
+        "commit": commit, "device": device_description(device),
         "wall_time_s": round(result.wall_time_s, 1), "torch": torch.__version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "params": sum(t.numel() for t in result.model.parameters()),
