@@ -36,7 +36,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from icl_book.models.transformer import Transformer, TransformerConfig
 
 # The GINC paper's model (Xie et al. 2022): a 4-layer GPT-2 of width 768 over a 51-token
-# vocabulary, trained on 8 sequences of 1024 tokens. "small" runs in about a minute on 2 CPU cores.
+# vocabulary, trained on 8 sequences of 1024 tokens. "small" takes about 30 s on 2 idle CPU cores.
 CONFIGS = {
     "ginc": dict(n_layer=4, d_model=768, n_head=12, n_ctx=1024, vocab_size=51, batch=8, seq=1024),
     "small": dict(n_layer=2, d_model=128, n_head=4, n_ctx=256, vocab_size=51, batch=8, seq=256),
