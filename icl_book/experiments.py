@@ -14,12 +14,13 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 
 from . import bayes
 from .artifacts import ArtifactStore, device_description, git_commit
-from .models import Transformer, TransformerConfig
+from .models import MODEL_CONFIGS, LSTMConfig, TransformerConfig, build_model
 from .tasks import LinearRegressionTask, predictions_at_x
 from .train import EVAL_STREAM, ConfigError, TrainConfig, step_generator, train, with_overrides
 
@@ -28,8 +29,8 @@ PROFILES = ("smoke", "cpu", "paper")
 
 @dataclass(frozen=True)
 class Profile:
-    task: LinearRegressionTask
-    model: TransformerConfig
+    task: Any                     # the task's frozen config dataclass
+    model: TransformerConfig | LSTMConfig
     train: TrainConfig
     eval_prompts: int = 2000      # held-out prompts for the evaluation curves
     note: str = ""                # how this profile differs from the paper, if it does
@@ -51,6 +52,30 @@ class RegressionProblem:
     def loss(self, model, batch) -> torch.Tensor:
         seq, ys = batch
         return torch.nn.functional.mse_loss(predictions_at_x(model(seq)).float(), ys)
+
+
+class LanguageModelProblem:
+    """Next-token prediction on a fixed corpus cut into blocks ``[n_blocks, block_len]``: each
+    step draws ``batch_size`` blocks at random (a function of the seed and the step), the model
+    reads ``block[:-1]`` and is scored on ``block[1:]``. The corpus moves to the device once."""
+
+    def __init__(self, blocks: torch.Tensor):
+        if blocks.dim() != 2 or blocks.dtype != torch.long:
+            raise ValueError(f"blocks must be a 2-D int64 tensor, got {tuple(blocks.shape)} {blocks.dtype}")
+        self.blocks = blocks
+        self._on_device: dict[torch.device, torch.Tensor] = {}
+
+    def batch(self, step: int, batch_size: int, seed: int, device: torch.device):
+        if device not in self._on_device:
+            self._on_device[device] = self.blocks.to(device)
+        idx = torch.randint(len(self.blocks), (batch_size,), generator=step_generator(seed, step))
+        b = self._on_device[device][idx.to(device)]
+        return b[:, :-1], b[:, 1:]
+
+    def loss(self, model, batch) -> torch.Tensor:
+        tokens, targets = batch
+        logits = model(tokens)
+        return torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
 
 
 def regression_baselines(task: LinearRegressionTask) -> dict:
@@ -104,10 +129,14 @@ def evaluate_regression(model, profile: Profile) -> dict:
 
 @dataclass(frozen=True)
 class Experiment:
+    """A named experiment: its profiles, how to make the training problem from a profile, and
+    how to evaluate a trained model (the dict it returns is what the chapter plots)."""
     name: str
     chapter: str
     summary: str
     profiles: dict[str, Profile] = field(repr=False)
+    make_problem: Callable[[Profile], Any] = field(repr=False)
+    evaluate: Callable[[torch.nn.Module, Profile], dict] = field(repr=False)
 
     def profile(self, profile: str) -> Profile:
         if profile not in self.profiles:
@@ -116,14 +145,15 @@ class Experiment:
         return self.profiles[profile]
 
     def problem(self, p: Profile):
-        return RegressionProblem(p.task)
+        return self.make_problem(p)
 
-    def build_model(self, p: Profile) -> Transformer:
-        torch.manual_seed(p.train.seed)
-        return Transformer(p.model)
+    def build_model(self, p: Profile) -> torch.nn.Module:
+        torch.manual_seed(p.train.seed)  # the initial weights are a function of the seed
+        return build_model(model_kind(p.model), p.model.to_dict())
 
-    def evaluate(self, model, p: Profile) -> dict:
-        return evaluate_regression(model, p)
+
+def model_kind(config) -> str:
+    return next(kind for kind, cls in MODEL_CONFIGS.items() if isinstance(config, cls))
 
 
 def _linreg_profiles() -> dict[str, Profile]:
@@ -152,7 +182,7 @@ def _linreg_profiles() -> dict[str, Profile]:
 
 EXPERIMENTS: dict[str, Experiment] = {
     "linreg": Experiment("linreg", "ch0", "In-context linear regression with a Gaussian prior (Garg et al. 2022)",
-                         _linreg_profiles()),
+                         _linreg_profiles(), lambda p: RegressionProblem(p.task), evaluate_regression),
 }
 
 
@@ -196,5 +226,5 @@ def run(name: str, profile: str, *, device: str = "cpu", resume: bool = False, f
     }
     store = store or ArtifactStore()
     return store.save(artifact_name(name, profile), results=results, provenance=provenance,
-                      model=result.model.cpu(), model_spec={"kind": "transformer", "config": p.model.to_dict()})
+                      model=result.model.cpu(), model_spec={"kind": model_kind(p.model), "config": p.model.to_dict()})
 

@@ -117,3 +117,26 @@ def test_smoke_run_learns_in_context(tmp_store, tmp_path):
     p = experiments.get("linreg").profile("smoke")
     again = experiments.evaluate_regression(model, p)["curves"]["transformer"]["mean"]
     assert again == pytest.approx(tf, rel=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["transformer", "lstm"])
+def test_the_shared_trainer_fits_a_language_model_of_either_kind(kind, tmp_path):
+    """Both model kinds learn a deterministic cyclic corpus through the same loop."""
+    from icl_book.models import LSTMConfig, TransformerConfig, build_model
+
+    period = torch.tensor([3, 1, 4, 1, 5, 9, 2, 6])
+    blocks = torch.stack([period.roll(-i).repeat(4) for i in range(8)])       # [8, 32]
+    problem = experiments.LanguageModelProblem(blocks)
+    cfg = (TransformerConfig(n_layer=1, n_head=2, d_model=32, n_ctx=31, vocab_size=10) if kind == "transformer"
+           else LSTMConfig(vocab_size=10, d_model=32, n_layer=1))
+    torch.manual_seed(0)
+    model = build_model(kind, cfg.to_dict())
+    result = train(model, problem, TrainConfig(steps=150, batch_size=8, lr=1e-2, warmup_steps=10, log_every=50,
+                                               checkpoint_every=0), tmp_path, progress=False)
+    losses = [h["loss"] for h in result.metrics["history"]]
+    assert losses[-1] < 0.2 * losses[0], losses
+
+
+def test_language_model_problem_refuses_bad_blocks():
+    with pytest.raises(ValueError, match="2-D int64"):
+        experiments.LanguageModelProblem(torch.zeros(3, 4))
