@@ -22,7 +22,8 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 book: install
-	$(BIN)/jupyter-book build -W -n --keep-going .
+	# --all: re-read every page, so a change inside the package never leaves stale outputs.
+	$(BIN)/jupyter-book build --all -W -n --keep-going .
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
 # The whole suite: unit tests, a clean full book build with -W -n, and a real browser.
