@@ -6,7 +6,10 @@ table named in ``where``); nothing here is computed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -31,3 +34,42 @@ GARG_2022 = {
     "model": PaperValue(None, "12 layers, 8 heads, width 256; Adam 1e-4, batch 64, 500k steps, curriculum",
                         "garg2022what", "Sec. 3"),
 }
+
+
+XIE_2022 = {
+    # The model-size comparison: validation loss at V = 50 of the models whose k = 10, n = 64
+    # accuracies are in the curves below.
+    "val_loss_v50": {"4L": PaperValue(1.50, "1.50", "xie2022explanation", "model-size comparison"),
+                     "12L": PaperValue(1.33, "1.33", "xie2022explanation", "model-size comparison"),
+                     "16L": PaperValue(1.33, "1.33", "xie2022explanation", "model-size comparison"),
+                     "LSTM": PaperValue(1.35, "1.35", "xie2022explanation", "model-size comparison")},
+}
+
+# The GINC paper's in-context accuracy curves, every (model, V, k, n), as read from the saved
+# outputs of the official repository's plotting notebook (Xie et al. 2022, Figs. 3-6).
+GINC_CURVES_FILE = Path(__file__).resolve().parent / "paperdata" / "ginc_curves.txt"
+# Section headings in that file, by the short names the book uses.
+GINC_SECTIONS = {
+    "16-layer (large, ~115M)": "16L",
+    "12-layer (medium, ~85M)": "12L",
+    "4-layer (small, ~29M)": "4L",
+    "4-layer small, OOD-concept prompts": "4L-unseen-concepts",
+    "4-layer small, random-data ablation": "4L-random-tokens",
+    "4-layer small, no-slot-prior ablation": "4L-single-concept",
+    "4-layer small, vic=0.0 fast-changing-entity ablation": "4L-fast-entities",
+    "LSTM 6x768": "LSTM",
+}
+
+
+@lru_cache(maxsize=None)
+def ginc_curves() -> dict[tuple[str, int, int], dict[int, tuple[float, float]]]:
+    """``{(model, V, k): {n: (accuracy %, 95 % CI half-width)}}`` from the paper's curves."""
+    curves, section = {}, None
+    for line in GINC_CURVES_FILE.read_text().splitlines():
+        if line.startswith("### "):
+            section = GINC_SECTIONS[line[4:].strip()]
+        elif line.startswith("V="):
+            v, k = map(int, re.match(r"V=(\d+) k=(\d+):", line).groups())
+            points = re.findall(r"n=(\d+):([\d.]+)±([\d.]+)", line)
+            curves[(section, v, k)] = {int(n): (float(m), float(ci)) for n, m, ci in points}
+    return curves
