@@ -46,7 +46,7 @@ XIE_2022 = {
 }
 
 # The GINC paper's in-context accuracy curves, every (model, V, k, n), as read from the saved
-# outputs of the official repository's plotting notebook (Xie et al. 2022, Figs. 3-6).
+# outputs of the official repository's plotting notebook (Xie et al. 2022).
 GINC_CURVES_FILE = Path(__file__).resolve().parent / "paperdata" / "ginc_curves.txt"
 # Section headings in that file, by the short names the book uses.
 GINC_SECTIONS = {
