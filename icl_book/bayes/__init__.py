@@ -1,7 +1,9 @@
 """Exact Bayes references and classical baselines, all called like the trained models."""
 
+from .hmm import HMMPredictive, concept_predictive, forward_filter, pretraining_predictive
 from .regression import (averaging, bayes_posterior_mean, expected_bayes_error_noiseless,
                          incontext_errors, least_squares, nearest_neighbours, prior_mean, ridge)
 
 __all__ = ["ridge", "least_squares", "bayes_posterior_mean", "nearest_neighbours", "averaging",
-           "prior_mean", "incontext_errors", "expected_bayes_error_noiseless"]
+           "prior_mean", "incontext_errors", "expected_bayes_error_noiseless",
+           "pretraining_predictive", "concept_predictive", "forward_filter", "HMMPredictive"]

@@ -1,0 +1,257 @@
+"""GINC: the HMMs are what the paper says, the generators sample them, the prompts have the
+paper's layout, and the exact Bayes predictive matches brute-force enumeration."""
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+from scipy.stats import chi2
+
+from icl_book.bayes.hmm import concept_predictive, forward_filter, pretraining_predictive
+from icl_book.tasks.ginc import (DELIMITER_ID, PAD_ID, GINCConfig, build_hmms, decode, make_prompts,
+                                 pretraining_tokens, symbol_names)
+
+
+@pytest.fixture(scope="module")
+def paper():
+    return build_hmms(GINCConfig())
+
+
+@pytest.fixture(scope="module")
+def code():
+    return build_hmms(GINCConfig.released_code())
+
+
+def test_config_is_validated():
+    for bad in [dict(vocab_size=11), dict(n_properties=1), dict(n_pretrain_concepts=0),
+                dict(n_pretrain_concepts=11), dict(n_perms=0), dict(transition_temp=0.0),
+                dict(entity_stay=1.5), dict(seed=-1), dict(single_concept=True, random_tokens=True)]:
+        with pytest.raises(ValueError, match="GINCConfig"):
+            GINCConfig(**bad)
+    low = GINCConfig.low_temperature()
+    assert (low.transition_temp, low.n_concepts, low.vocab_size) == (0.01, 12, 100)
+    assert GINCConfig.released_code(vocab_size=100).n_perms == 10
+    assert GINCConfig().model_vocab_size == 51
+
+
+@pytest.mark.parametrize("which", ["paper", "code"])
+def test_hmms_are_stochastic_with_a_delimiter_property(which, request):
+    g = request.getfixturevalue(which)
+    cfg = g.cfg
+    np.testing.assert_allclose(g.transitions.sum(-1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(g.start.sum(-1), 1.0, atol=1e-12)
+    assert (g.transitions >= 0).all()
+    for c in range(cfg.n_concepts):
+        np.testing.assert_array_equal(g.transitions[c], np.kron(g.entity_transition, g.property_transitions[c]))
+    # A = 0.1 T + 0.9 I with T stochastic: the diagonal is at least 0.9
+    assert (np.diag(g.entity_transition) >= cfg.entity_stay - 1e-12).all()
+    # deterministic emissions; property 0 emits the delimiter and nothing else does
+    assert (g.emission[:, 0] == 0).all()
+    assert ((g.emission[:, 1:] >= 1) & (g.emission[:, 1:] <= cfg.vocab_size - 1)).all()
+    assert g.state_tokens.shape == (100,) and set(g.state_tokens[0::10]) == {DELIMITER_ID}
+    # start temperature 10: within a factor e^(1/10) of uniform
+    assert (g.start.max(1) / g.start.min(1) < np.exp(0.1) + 1e-9).all()
+
+
+def test_released_code_has_exact_zeros_and_the_paper_none(paper, code):
+    zeros_B = (code.property_transitions == 0).mean()
+    assert 0.2 < zeros_B < 0.5            # (1 - 1/10)^10 = 0.35 expected for 10 permutations
+    assert (code.entity_transition == 0).mean() > 0.1
+    assert 0.4 < (code.transitions == 0).mean() < 0.7
+    assert (paper.transitions > 0).all()
+
+
+def test_same_seed_same_hmms_and_data(paper):
+    again = build_hmms(GINCConfig())
+    for name in ("emission", "entity_transition", "property_transitions", "start"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(paper, name))
+    assert not np.array_equal(build_hmms(GINCConfig(seed=1)).property_transitions, paper.property_transitions)
+    d1, d2 = pretraining_tokens(paper, 4, 64, seed=3), pretraining_tokens(paper, 4, 64, seed=3)
+    np.testing.assert_array_equal(d1.tokens, d2.tokens)
+    assert not np.array_equal(d1.tokens, pretraining_tokens(paper, 4, 64, seed=4).tokens)
+    p1, p2 = make_prompts(paper, 5, 4, 16, seed=3), make_prompts(paper, 5, 4, 16, seed=3)
+    np.testing.assert_array_equal(p1.tokens, p2.tokens)
+    np.testing.assert_array_equal(p1.labels, p2.labels)
+    assert not np.array_equal(p1.tokens, make_prompts(paper, 5, 4, 16, seed=4).tokens)
+
+
+def _pooled_chi_square(counts, T):
+    """Pearson's chi-square of observed transition counts ``[S, S]`` against ``T``, summed over
+    rows; cells expecting fewer than 5 counts are pooled into one cell per row."""
+    stat, dof = 0.0, 0
+    for obs, p in zip(counts, T):
+        exp = obs.sum() * p
+        big = exp >= 5
+        o, e = list(obs[big]), list(exp[big])
+        if exp[~big].sum() > 0:
+            o.append(obs[~big].sum())
+            e.append(exp[~big].sum())
+        if len(e) > 1:
+            o, e = np.array(o), np.array(e)
+            stat += (((o - e) ** 2) / e).sum()
+            dof += len(e) - 1
+    return stat, dof
+
+
+def test_corpus_frequencies_match_the_matrices(code):
+    # the released-code HMMs, so that "never takes a zero-probability transition" is tested too
+    docs = pretraining_tokens(code, 300, 1000, seed=0)
+    assert docs.tokens.shape == (300, 1000) and docs.tokens.dtype == np.int64
+    np.testing.assert_array_equal(docs.tokens, code.state_tokens[docs.states])   # emission
+    assert set(np.unique(docs.concepts)) <= set(code.pretrain_concepts)
+    S = code.cfg.n_states
+    for c in np.unique(docs.concepts):
+        h = docs.states[docs.concepts == c].astype(np.int64)
+        counts = np.zeros((S, S))
+        np.add.at(counts, (h[:, :-1].ravel(), h[:, 1:].ravel()), 1)
+        T = code.transitions[c]
+        assert counts[T == 0].sum() == 0
+        stat, dof = _pooled_chi_square(counts, T)
+        assert dof > 500 and chi2.sf(stat, dof) > 1e-3, (c, stat, dof)
+    # the delimiter has the frequency of property 0 under the chains
+    assert 0.02 < (docs.tokens == DELIMITER_ID).mean() < 0.5
+
+
+def test_ablations_change_the_corpus():
+    single = build_hmms(GINCConfig(single_concept=True))
+    assert (pretraining_tokens(single, 50, 16, seed=0).concepts == 0).all()
+    # prompts still come from all pretraining concepts, as in the released code
+    assert len(np.unique(make_prompts(single, 3, 1, 200, seed=0).concepts)) == 5
+    rnd = pretraining_tokens(build_hmms(GINCConfig(random_tokens=True)), 100, 500, seed=0)
+    assert rnd.states is None and rnd.tokens.min() == 1 and rnd.tokens.max() == 50
+    assert np.abs(np.bincount(rnd.tokens.ravel(), minlength=51)[1:] / rnd.tokens.size - 1 / 50).max() < 0.005
+
+
+@pytest.mark.parametrize("k,n", [(3, 0), (3, 5), (8, 2), (10, 4)])
+def test_prompts_have_the_paper_layout(paper, k, n):
+    pr = make_prompts(paper, k, n, 64, seed=1)
+    P, L = pr.tokens.shape
+    assert L == n * (k + 1) + k - 1 and pr.x_test.shape == (P, k - 1)
+    assert (pr.tokens[:, [j * (k + 1) + k for j in range(n)]] == DELIMITER_ID).all()
+    assert PAD_ID not in pr.tokens
+    # every example starts at the prompt's start property s0 in 1..9, from any entity
+    assert ((pr.start_property >= 1) & (pr.start_property <= 9)).all()
+    np.testing.assert_array_equal(pr.states[..., 0] % 10, np.broadcast_to(pr.start_property[:, None], (P, n + 1)))
+    # the tokens are the examples' emissions: k sampled tokens, then the delimiter; x_test is
+    # the first k - 1 tokens of the last example
+    emitted = paper.state_tokens[pr.states]                                  # [P, n + 1, k]
+    for j in range(n):
+        np.testing.assert_array_equal(pr.tokens[:, j * (k + 1): j * (k + 1) + k], emitted[:, j])
+    np.testing.assert_array_equal(pr.x_test, emitted[:, n, : k - 1])
+    assert set(np.unique(pr.concepts)) <= set(paper.pretrain_concepts)
+
+
+def test_unseen_prompts(paper):
+    pr = make_prompts(paper, 5, 3, 200, seed=2, concepts="unseen")
+    assert set(np.unique(pr.concepts)) == set(paper.unseen_concepts)
+    rc = make_prompts(paper, 5, 3, 200, seed=2, concepts="released_code_unseen")
+    v, s = rc.states // 10, rc.states % 10
+    assert (v == v[..., :1]).all() and ((s >= 1) & (s <= 9)).all()   # one entity, random properties
+    assert set(np.unique(rc.concepts)) <= set(paper.unseen_concepts)
+    with pytest.raises(ValueError, match="concepts"):
+        make_prompts(paper, 5, 3, 2, seed=0, concepts="ood")
+
+
+def _dense_next_token(T, start, state_tokens, n_tokens, x):
+    """p(next token | x) for one HMM with a dense transition matrix, written independently."""
+    alpha = start * (state_tokens == x[0])
+    for o in x[1:]:
+        alpha = (alpha @ T) * (state_tokens == o)
+    nxt = (alpha / alpha.sum()) @ T
+    return np.bincount(state_tokens, weights=nxt, minlength=n_tokens)
+
+
+@pytest.mark.parametrize("which", ["paper", "code"])
+def test_labels_are_the_argmax_under_the_true_concept(which, request):
+    g = request.getfixturevalue(which)
+    pr = make_prompts(g, 5, 2, 100, seed=5)
+    for i in range(100):
+        start = np.zeros((10, 10))
+        start[:, pr.start_property[i]] = 0.1                  # (U{entities}, s0)
+        p = _dense_next_token(g.transitions[pr.concepts[i]], start.ravel(), g.state_tokens, 51, pr.x_test[i])
+        np.testing.assert_allclose(pr.label_probs[i], p, atol=1e-12)
+        assert pr.labels[i] == p.argmax()
+    assert (pr.label_probs[:, PAD_ID] == 0).all()
+
+
+def _brute_force(g, concepts, tokens, epsilon):
+    """log p(tokens | θ) and p(next | tokens, θ) by summing over every hidden path."""
+    S, V1 = g.cfg.n_states, g.cfg.model_vocab_size
+    log_lik, nxt = [], []
+    for c in concepts:
+        T = (1 - epsilon) * g.transitions[c] + epsilon / S
+        joint, nxt_c = 0.0, np.zeros(V1)
+        for path in itertools.product(range(S), repeat=len(tokens) + 1):
+            if any(g.state_tokens[h] != o for h, o in zip(path, tokens)):
+                continue
+            p = g.start[c, path[0]] * np.prod([T[a, b] for a, b in zip(path[:-1], path[1:])])
+            joint += p
+            nxt_c[g.state_tokens[path[-1]]] += p
+        log_lik.append(np.log(joint) if joint > 0 else -np.inf)
+        nxt.append(nxt_c / joint if joint > 0 else nxt_c)
+    return np.array(log_lik), np.array(nxt)
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.05])
+def test_forward_matches_brute_force_enumeration(epsilon):
+    # 2 concepts, 2 entities x 2 properties = 4 states, sparse enough to have zero transitions
+    g = build_hmms(GINCConfig(vocab_size=12, n_entities=2, n_properties=2, n_concepts=2,
+                              n_pretrain_concepts=2, n_perms=2, transition_temp=1.0, seed=3))
+    assert (g.transitions == 0).any()
+    docs = pretraining_tokens(g, 6, 4, seed=0).tokens
+    tokens = np.concatenate([docs, np.array([[DELIMITER_ID] * 4])])
+    pred = pretraining_predictive(g, tokens, epsilon=epsilon)
+    for i, x in enumerate(tokens):
+        log_lik, nxt = _brute_force(g, [0, 1], x, epsilon)
+        np.testing.assert_allclose(pred.log_likelihood[i], log_lik, rtol=1e-10)
+        if not np.isfinite(log_lik).any():
+            assert pred.prediction[i] == -1 and np.isnan(pred.probs[i]).all()
+            continue
+        post = np.exp(log_lik - logsumexp(log_lik))
+        np.testing.assert_allclose(pred.posterior[i], post, atol=1e-12)
+        np.testing.assert_allclose(pred.probs[i], post @ nxt, atol=1e-12)
+        assert pred.prediction[i] == (post @ nxt).argmax()
+
+
+def test_forward_filter_per_prompt_concepts_agree_with_the_mixture(paper):
+    pr = make_prompts(paper, 3, 2, 20, seed=0)
+    mix = pretraining_predictive(paper, pr.tokens)
+    one = concept_predictive(paper, pr.tokens, pr.concepts)          # each prompt's own θ*, own start
+    log_lik, nxt = forward_filter(pr.tokens, paper.entity_transition, paper.property_transitions[:5, None],
+                                  paper.start[:5, None], paper.state_tokens, 51)
+    np.testing.assert_allclose(one, nxt[pr.concepts, np.arange(20)], atol=1e-13)
+    np.testing.assert_allclose(mix.log_likelihood, log_lik.T)
+
+
+def test_released_code_prompts_are_impossible_without_smoothing(code):
+    pr = make_prompts(code, 5, 16, 100, seed=0)
+    raw = pretraining_predictive(code, pr.tokens)
+    assert not np.isfinite(raw.log_likelihood[np.arange(100), pr.concepts]).all()
+    assert (raw.prediction == -1).mean() > 0.5
+    smooth = pretraining_predictive(code, pr.tokens, epsilon=1e-3)
+    assert np.isfinite(smooth.log_likelihood).all() and (smooth.prediction >= 1).all()
+    assert smooth.accuracy(pr.labels) > 0.9
+
+
+def test_posterior_sums_to_one_and_concentrates_on_the_true_concept(paper):
+    masses = []
+    for n in (0, 2, 8, 32):
+        pr = make_prompts(paper, 10, n, 200, seed=11)
+        pred = pretraining_predictive(paper, pr.tokens)
+        np.testing.assert_allclose(pred.posterior.sum(1), 1.0, atol=1e-12)
+        np.testing.assert_allclose(pred.probs.sum(1), 1.0, atol=1e-12)
+        assert (pred.probs[:, PAD_ID] == 0).all()
+        masses.append(pred.mass_on(pr.concepts).mean())
+        if n == 32:
+            assert pred.accuracy(pr.labels) > 0.95
+    assert all(a < b for a, b in zip(masses, masses[1:])), masses
+    assert masses[0] < 0.8 and masses[-1] > 0.98, masses
+
+
+def test_token_names_and_the_hand_encoded_prompt():
+    names = symbol_names(50)
+    assert len(names) == 50 and names[:3] == ["/", "a", "b"] and names[27] == "ab"
+    # the module docstring's example
+    assert decode([13, 8, 34, 1, 6, 21], 50) == "l g ah / e t"
+    assert decode([42], 50) == "ap" and decode([PAD_ID], 50) == "[endoftext]"
