@@ -1,9 +1,6 @@
 """The artifact store: round trips, checksums on every load, clear errors, no pickles."""
 
-import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -70,9 +67,6 @@ def test_a_corrupt_manifest_is_a_clear_error(tmp_store):
 def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
     target = tmp_path / "f.json"
     atomic_write(target, "old")
-
-    class Boom(bytes):
-        pass
 
     with pytest.raises(TypeError):
         atomic_write(target, 12345)  # not bytes: fails mid-write

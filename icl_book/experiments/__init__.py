@@ -1,0 +1,71 @@
+"""Named experiments: a task, a model and a training config, in three profiles.
+
+- ``smoke``: seconds on a CPU; the tests train it.
+- ``cpu``: the artifacts the book ships, each trainable on two CPU cores in minutes.
+- ``paper``: the paper's scale, for one GPU.
+
+``run(name, profile)`` trains one, evaluates it, and writes the artifact ``{name}-{profile}``
+with its provenance. Chapters load that artifact; they never train.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import torch
+
+from ..artifacts import ArtifactStore, device_description, git_commit
+from ..train import ConfigError, train, with_overrides
+from .base import PROFILES, Experiment, LanguageModelProblem, Profile, model_kind
+from .linreg import LINREG, RegressionProblem, eval_prompts, evaluate_regression, summarise
+
+__all__ = ["PROFILES", "Profile", "Experiment", "LanguageModelProblem", "RegressionProblem", "EXPERIMENTS",
+           "get", "run", "artifact_name", "model_kind", "eval_prompts", "evaluate_regression", "summarise"]
+
+EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (LINREG,)}
+
+
+def get(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise ConfigError(f"no experiment named {name!r}; choose one of {', '.join(sorted(EXPERIMENTS))}")
+    return EXPERIMENTS[name]
+
+
+def artifact_name(name: str, profile: str) -> str:
+    return f"{name}-{profile}"
+
+
+def run(name: str, profile: str, *, device: str = "cpu", resume: bool = False, fresh: bool = False,
+        overrides: dict[str, str] | None = None, store: ArtifactStore | None = None,
+        run_root: str | Path = "runs", progress: bool = True, command: str | None = None) -> dict:
+    """Train ``name`` at ``profile``, evaluate it, and store artifact ``name-profile``."""
+    exp = get(name)
+    p = exp.profile(profile)
+    if overrides:
+        p = dataclasses.replace(p, train=with_overrides(p.train, overrides))
+    run_dir = Path(run_root) / artifact_name(name, profile)
+    if fresh:
+        for f in ("checkpoint.safetensors", "checkpoint.json", "metrics.json"):
+            (run_dir / f).unlink(missing_ok=True)
+    commit = git_commit()  # the code as it was when training started
+    model = exp.build_model(p)
+    identity = {"experiment": name, "profile": profile, "task": p.task.to_dict(), "model": p.model.to_dict()}
+    result = train(model, exp.problem(p), p.train, run_dir, device=device, resume=resume, progress=progress,
+                   identity=identity)
+    results = {"experiment": name, "profile": profile, "task": p.task.to_dict(), "model": p.model.to_dict(),
+               "train": p.train.to_dict(), "note": p.note, "history": result.metrics["history"],
+               "evaluation": exp.evaluate(result.model, p)}
+    provenance = {
+        "experiment": name, "profile": profile, "chapter": exp.chapter,
+        "command": command or f"icl-book train {name} --profile {profile}",
+        "commit": commit, "device": device_description(device),
+        "wall_time_s": round(result.wall_time_s, 1), "torch": torch.__version__,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "params": sum(t.numel() for t in result.model.parameters()),
+    }
+    store = store or ArtifactStore()
+    return store.save(artifact_name(name, profile), results=results, provenance=provenance,
+                      model=result.model.cpu(), model_spec={"kind": model_kind(p.model), "config": p.model.to_dict()})
+

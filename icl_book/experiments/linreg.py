@@ -1,0 +1,105 @@
+"""Chapter 0: in-context linear regression (Garg et al. 2022) against its Bayes reference."""
+
+from __future__ import annotations
+
+import torch
+
+from .. import bayes
+from ..models import TransformerConfig
+from ..tasks import LinearRegressionTask, predictions_at_x
+from ..train import EVAL_STREAM, TrainConfig, step_generator
+from .base import Experiment, Profile
+
+
+class RegressionProblem:
+    """Training batches and loss for in-context linear regression: the squared error of the
+    model's prediction of every ``y_i`` from the pairs before it (Garg et al. 2022)."""
+
+    def __init__(self, task: LinearRegressionTask):
+        self.task = task
+
+    def batch(self, step: int, batch_size: int, seed: int, device: torch.device):
+        xs, ys, _ = self.task.sample(batch_size, step_generator(seed, step))
+        return self.task.encode(xs, ys).to(device), ys.to(device)
+
+    def loss(self, model, batch) -> torch.Tensor:
+        seq, ys = batch
+        return torch.nn.functional.mse_loss(predictions_at_x(model(seq)).float(), ys)
+
+
+def regression_baselines(task: LinearRegressionTask) -> dict:
+    """The comparators of chapter 0, by display key: each is called like the model."""
+    return {
+        "bayes": bayes.bayes_posterior_mean(task.noise_std),
+        "least_squares": bayes.least_squares,
+        "nearest_neighbours": bayes.nearest_neighbours(3),
+        "averaging": bayes.averaging,
+        "prior_mean": bayes.prior_mean,
+    }
+
+
+def eval_prompts(task: LinearRegressionTask, n_prompts: int, seed: int = 0):
+    """A fixed held-out set, drawn from the evaluation stream (never a training batch)."""
+    return task.sample(n_prompts, step_generator(seed, 0, EVAL_STREAM))
+
+
+def model_errors(model, task: LinearRegressionTask, xs: torch.Tensor, ys: torch.Tensor,
+                 batch: int = 500) -> torch.Tensor:
+    """The model's squared error on each ``y_i`` of each prompt: ``[N, n]`` (float64)."""
+    device = next(model.parameters()).device
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(xs), batch):
+            seq = task.encode(xs[i:i + batch], ys[i:i + batch]).to(device)
+            out.append(predictions_at_x(model(seq)).double().cpu())
+    return (torch.cat(out) - ys.double()) ** 2
+
+
+def summarise(errors: torch.Tensor, scale: float, n_boot: int = 500, seed: int = 0) -> dict:
+    """Mean over prompts, with a 95 % bootstrap interval, of ``errors [N, n] / scale``."""
+    e = errors / scale
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(len(e), (n_boot, len(e)), generator=g)
+    boot = e[idx].mean(dim=1)                                            # [n_boot, n]
+    lo, hi = torch.quantile(boot, torch.tensor([0.025, 0.975], dtype=e.dtype), dim=0)
+    return {"mean": e.mean(0).tolist(), "lo": lo.tolist(), "hi": hi.tolist()}
+
+
+def evaluate_regression(model, profile: Profile) -> dict:
+    """Normalised squared error (divided by d) against the number of in-context examples, for
+    the model and every baseline, on the same held-out prompts."""
+    task = profile.task
+    xs, ys, _ = eval_prompts(task, profile.eval_prompts)
+    curves = {"transformer": summarise(model_errors(model, task, xs, ys), task.d)}
+    for key, predict in regression_baselines(task).items():
+        curves[key] = summarise(bayes.incontext_errors(predict, xs, ys), task.d)
+    return {"n_examples": list(range(task.n_points)), "normalised_by": task.d, "curves": curves}
+
+
+def _linreg_profiles() -> dict[str, Profile]:
+    def model(task, **kw):
+        return TransformerConfig(d_in=task.token_dim, d_out=1, n_ctx=task.seq_len, **kw)
+
+    smoke = LinearRegressionTask(d=2, n_points=6, y_carries_x=True)
+    cpu = LinearRegressionTask(d=5, n_points=20, y_carries_x=True)
+    paper = LinearRegressionTask(d=20, n_points=41)
+    return {
+        "smoke": Profile(smoke, model(smoke, n_layer=2, n_head=2, d_model=32),
+                         TrainConfig(steps=400, batch_size=64, lr=3e-3, warmup_steps=40, log_every=50,
+                                     checkpoint_every=200), eval_prompts=500),
+        "cpu": Profile(cpu, model(cpu, n_layer=3, n_head=4, d_model=64),
+                       TrainConfig(steps=6000, batch_size=64, lr=1e-3, warmup_steps=200, log_every=100,
+                                   checkpoint_every=1000),
+                       note="d = 5 and 3 layers of width 64 instead of d = 20 and 12 layers of width 256; "
+                            "6,000 steps and no curriculum instead of 500,000 steps with one; y tokens "
+                            "carry their x (Garg et al.'s y tokens do not)"),
+        "paper": Profile(paper, model(paper, n_layer=12, n_head=8, d_model=256),
+                         TrainConfig(steps=500_000, batch_size=64, lr=1e-4, warmup_steps=1000, schedule="constant",
+                                     log_every=1000, checkpoint_every=10_000),
+                         note="Garg et al.'s model and budget, without their curriculum over d and n"),
+    }
+
+
+
+LINREG = Experiment("linreg", "ch0", "In-context linear regression with a Gaussian prior (Garg et al. 2022)",
+                    _linreg_profiles(), lambda p: RegressionProblem(p.task), evaluate_regression)
