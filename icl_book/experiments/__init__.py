@@ -19,12 +19,13 @@ import torch
 from ..artifacts import ArtifactStore, device_description, git_commit
 from ..train import ConfigError, train, with_overrides
 from .base import PROFILES, Experiment, LanguageModelProblem, Profile, model_kind
+from .ginc import GINC_EXPERIMENTS
 from .linreg import LINREG, RegressionProblem, eval_prompts, evaluate_regression, summarise
 
 __all__ = ["PROFILES", "Profile", "Experiment", "LanguageModelProblem", "RegressionProblem", "EXPERIMENTS",
            "get", "run", "artifact_name", "model_kind", "eval_prompts", "evaluate_regression", "summarise"]
 
-EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (LINREG,)}
+EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (LINREG, *GINC_EXPERIMENTS)}
 
 
 def get(name: str) -> Experiment:

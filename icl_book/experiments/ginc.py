@@ -1,0 +1,176 @@
+"""The GINC chapter: language models pretrained on a mixture of HMMs, then prompted in context
+(Xie, Raghunathan, Liang & Ma, ICLR 2022), each beside the exact pretraining posterior predictive.
+
+One experiment per model of the paper (transformers of 4, 12 and 16 layers, and the LSTM), each
+in three profiles. The ``paper`` profile is the paper's model and budget; the ``cpu`` profile is
+the same data at a scale two CPU cores train in minutes; ``smoke`` is for the tests.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from ..bayes import pretraining_predictive
+from ..models import LSTMConfig, TransformerConfig
+from ..tasks import GINCConfig, build_hmms, make_prompts, pretraining_tokens
+from ..train import TrainConfig
+from .base import Experiment, LanguageModelProblem, Profile
+
+EVAL_SEED = 10_000   # prompt sets for evaluation are drawn with seeds EVAL_SEED + ..., never used for training
+VAL_SEED = 20_000
+
+
+@dataclass(frozen=True)
+class GINCTask:
+    hmm: GINCConfig = field(default_factory=GINCConfig)
+    n_docs: int = 1000           # pretraining documents (paper: 1000)
+    doc_len: int = 10_240        # tokens per document (paper: 10,240 = 10 blocks of 1024)
+    block_len: int = 1024        # training block; blocks never cross documents
+    n_val_docs: int = 100        # validation documents of block_len tokens (paper: 100 x 1024)
+    data_seed: int = 0           # seeds the corpus (the HMMs have their own seed in hmm)
+    eval_k: tuple[int, ...] = (3, 5, 8, 10)
+    eval_n: tuple[int, ...] = (0, 1, 2, 4, 8, 16, 32, 64)
+    eval_prompts: int = 500      # prompts per (k, n) cell (paper: 2500)
+
+    def __post_init__(self):
+        if self.doc_len < self.block_len:
+            raise ValueError(f"GINCTask.doc_len ({self.doc_len}) must be at least block_len ({self.block_len})")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@lru_cache(maxsize=4)
+def _corpus(task: GINCTask) -> torch.Tensor:
+    """Training blocks ``[n_docs * (doc_len // block_len), block_len]``, cut inside documents."""
+    docs = pretraining_tokens(build_hmms(task.hmm), task.n_docs, task.doc_len, task.data_seed).tokens
+    per_doc = task.doc_len // task.block_len
+    blocks = docs[:, : per_doc * task.block_len].reshape(-1, task.block_len)
+    return torch.from_numpy(np.ascontiguousarray(blocks))
+
+
+def ginc_problem(p: Profile) -> LanguageModelProblem:
+    return LanguageModelProblem(_corpus(p.task))
+
+
+def _context(model) -> int:
+    cfg = model.cfg
+    return getattr(cfg, "n_ctx", None) or 1 << 30   # the LSTM has no context limit
+
+
+@torch.no_grad()
+def last_token_predictions(model, tokens: np.ndarray, batch: int = 128) -> np.ndarray:
+    """The model's argmax next token at the end of each prompt ``tokens [P, L]``."""
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, len(tokens), batch):
+        x = torch.from_numpy(tokens[i:i + batch]).to(device)
+        out.append(model(x)[:, -1].argmax(-1).cpu().numpy())
+    return np.concatenate(out)
+
+
+@torch.no_grad()
+def validation_loss(model, task: GINCTask, batch: int = 16) -> float:
+    """Mean next-token cross-entropy on held-out documents of the pretraining distribution."""
+    docs = pretraining_tokens(build_hmms(task.hmm), task.n_val_docs, task.block_len, VAL_SEED).tokens
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    for i in range(0, len(docs), batch):
+        b = torch.from_numpy(docs[i:i + batch]).to(device)
+        logits = model(b[:, :-1]).float()
+        total += torch.nn.functional.cross_entropy(logits.flatten(0, 1), b[:, 1:].flatten(), reduction="sum").item()
+        count += b[:, 1:].numel()
+    return total / count
+
+
+def accuracy_grid(model, task: GINCTask, concepts: str = "pretrain") -> dict:
+    """In-context accuracy of the model and of the exact Bayes predictive on the same prompts,
+    for every (k, n); a cell whose prompts exceed the model's context is None."""
+    ginc = build_hmms(task.hmm)
+    ctx = _context(model)
+    shape = (len(task.eval_k), len(task.eval_n))
+    acc, bayes_acc, mass = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    for i, k in enumerate(task.eval_k):
+        for j, n in enumerate(task.eval_n):
+            prompts = make_prompts(ginc, k, n, task.eval_prompts, seed=EVAL_SEED + 100 * k + n, concepts=concepts)
+            exact = pretraining_predictive(ginc, prompts.tokens)
+            bayes_acc[i, j] = exact.accuracy(prompts.labels)
+            mass[i, j] = exact.mass_on(prompts.concepts).mean()
+            if prompts.tokens.shape[1] <= ctx:
+                acc[i, j] = float(np.mean(last_token_predictions(model, prompts.tokens) == prompts.labels))
+    as_list = lambda a: [[None if math.isnan(v) else round(float(v), 5) for v in row] for row in a]
+    return {"k": list(task.eval_k), "n": list(task.eval_n), "n_prompts": task.eval_prompts,
+            "model": as_list(acc), "bayes": as_list(bayes_acc), "bayes_mass_on_true_concept": as_list(mass)}
+
+
+def evaluate_ginc(model, p: Profile) -> dict:
+    model.eval()
+    return {"val_loss": validation_loss(model, p.task), "accuracy": accuracy_grid(model, p.task)}
+
+
+# ---- profiles -------------------------------------------------------------------------------
+
+SMOKE_TASK = GINCTask(n_docs=16, doc_len=1024, block_len=128, n_val_docs=4, eval_k=(3, 5), eval_n=(0, 4, 16),
+                      eval_prompts=64)
+# Two CPU cores: the full corpus (it generates in a second), 768-token blocks (the longest prompt,
+# k = 10 and n = 64, is 713 tokens), and budgets of minutes.
+CPU_TASK = GINCTask(block_len=768, eval_prompts=500)
+PAPER_TASK = GINCTask(eval_prompts=2500)
+
+PAPER_NOTE = ("the paper's model, data and optimiser; our scheduler is linear decay for every transformer "
+              "(the paper's 16-layer model used reduce-on-plateau)")
+
+
+def _transformer(n_layer: int, cpu_steps: int) -> dict[str, Profile]:
+    def cfg(task, **kw):
+        return TransformerConfig(vocab_size=task.hmm.model_vocab_size, n_ctx=task.block_len, **kw)
+
+    return {
+        "smoke": Profile(SMOKE_TASK, cfg(SMOKE_TASK, n_layer=2, n_head=2, d_model=32),
+                         TrainConfig(steps=60, batch_size=8, lr=3e-3, warmup_steps=6, log_every=20,
+                                     checkpoint_every=30)),
+        "cpu": Profile(CPU_TASK, cfg(CPU_TASK, n_layer=n_layer, n_head=4, d_model=64),
+                       TrainConfig(steps=cpu_steps, batch_size=4, lr=1e-3, warmup_steps=100, schedule="linear",
+                                   min_lr_ratio=0.0, log_every=50, checkpoint_every=250),
+                       note=f"width 64 instead of 768, 768-token blocks, {cpu_steps:,} steps of 4 blocks "
+                            f"({cpu_steps * 4 * 767 / 1e6:.1f}M tokens) instead of 6,000 steps of 8 x 1024 (49M)"),
+        "paper": Profile(PAPER_TASK, cfg(PAPER_TASK, n_layer=n_layer, n_head=12, d_model=768, dropout=0.1),
+                         TrainConfig(steps=6000, batch_size=8, lr=8e-4, warmup_steps=1000, schedule="linear",
+                                     min_lr_ratio=0.0, weight_decay=0.0, log_every=100, checkpoint_every=1000),
+                         note=PAPER_NOTE),
+    }
+
+
+def _lstm() -> dict[str, Profile]:
+    return {
+        "smoke": Profile(SMOKE_TASK, LSTMConfig(vocab_size=SMOKE_TASK.hmm.model_vocab_size, d_model=32, n_layer=1),
+                         TrainConfig(steps=60, batch_size=8, lr=1e-2, warmup_steps=6, log_every=20,
+                                     checkpoint_every=30)),
+        "cpu": Profile(CPU_TASK, LSTMConfig(vocab_size=CPU_TASK.hmm.model_vocab_size, d_model=256, n_layer=2),
+                       TrainConfig(steps=1500, batch_size=8, lr=3e-3, warmup_steps=100, schedule="linear",
+                                   min_lr_ratio=0.0, weight_decay=1e-5, log_every=50, checkpoint_every=250),
+                       note="2 x 256 instead of 6 x 768, no dropout, 1,500 steps of 8 x 767 tokens (9.2M tokens) "
+                            "instead of 10 epochs over 10.24M"),
+        "paper": Profile(PAPER_TASK, LSTMConfig(vocab_size=PAPER_TASK.hmm.model_vocab_size, d_model=768, n_layer=6,
+                                                dropout=0.2),
+                         TrainConfig(steps=12_500, batch_size=8, lr=1e-3, warmup_steps=0, schedule="constant",
+                                     weight_decay=1e-5, log_every=100, checkpoint_every=1000),
+                         note="the paper's LSTM: 6 x 768, dropout 0.2, AdamW 1e-3, wd 1e-5, 10 epochs"),
+    }
+
+
+def _experiment(name: str, summary: str, profiles: dict[str, Profile]) -> Experiment:
+    return Experiment(name, "ginc", summary, profiles, ginc_problem, evaluate_ginc)
+
+
+GINC_EXPERIMENTS = (
+    _experiment("ginc-4l", "GINC, V = 50: a 4-layer transformer (Xie et al. 2022)", _transformer(4, 1500)),
+    _experiment("ginc-12l", "GINC, V = 50: a 12-layer transformer (Xie et al. 2022)", _transformer(12, 1500)),
+    _experiment("ginc-16l", "GINC, V = 50: a 16-layer transformer (Xie et al. 2022)", _transformer(16, 1500)),
+    _experiment("ginc-lstm", "GINC, V = 50: an LSTM (Xie et al. 2022)", _lstm()),
+)
