@@ -1,5 +1,8 @@
-"""Models: the one transformer (with hook points) and the LSTM baseline."""
+"""Models: the one transformer (with hook points), the LSTM baseline, and the one-layer linear
+attention of the spin-glass chapter."""
 
+from .linear_attention import (LinearAttentionConfig, MergedLinearAttention, PromptSet, SeparateLinearAttention,
+                               build_linear_attention, features, prompt_matrix, sample_prompts)
 from .lstm import LSTMConfig, LSTMLanguageModel
 from .transformer import Transformer, TransformerConfig
 
@@ -16,4 +19,5 @@ def build_model(kind: str, config: dict):
 
 
 __all__ = ["Transformer", "TransformerConfig", "LSTMLanguageModel", "LSTMConfig", "build_model",
-           "MODEL_CONFIGS"]
+           "MODEL_CONFIGS", "LinearAttentionConfig", "MergedLinearAttention", "SeparateLinearAttention",
+           "build_linear_attention", "PromptSet", "sample_prompts", "prompt_matrix", "features"]

@@ -1,0 +1,246 @@
+"""The spin glass of linear attention: the energy is the Hamiltonian (sympy, exactly), the
+feature map is the model, the zero modes follow their counting law, message passing agrees
+with its per-spin reference and with the exact Gaussian, and training finds the ground state."""
+
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+
+from icl_book.analysis.spinglass import (GradientTrainingConfig, boltzmann_covariance, boltzmann_gaussian,
+                                         contrast_ratio, contrast_ratio_grid, energy, hessian,
+                                         message_passing, message_passing_loop, spin_glass, spin_glass_of,
+                                         prediction_error, train_linear_attention, zero_mode_fraction,
+                                         zero_mode_fraction_law)
+from icl_book.models.linear_attention import (LinearAttentionConfig, MergedLinearAttention,
+                                              SeparateLinearAttention, features, prompt_matrix,
+                                              sample_prompts)
+from icl_book.train import step_generator
+
+
+def _gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+# ---- the model and its features ------------------------------------------------------------
+
+def test_prompt_matrix_layout_and_noise_free_labels():
+    pr = sample_prompts(5, 3, 4, _gen(0))
+    Z = pr.matrix()
+    assert torch.equal(Z, prompt_matrix(pr.xs, pr.ys, pr.x_query))
+    assert Z.shape == (5, 4, 5) and Z.dtype == torch.float64
+    torch.testing.assert_close(Z[:, :3, :4], pr.xs.transpose(1, 2))
+    torch.testing.assert_close(Z[:, 3, :4], pr.ys)
+    torch.testing.assert_close(Z[:, :3, 4], pr.x_query)
+    assert (Z[:, 3, 4] == 0).all()                                        # the query label is hidden
+    torch.testing.assert_close(pr.ys, torch.einsum("pnd,pd->pn", pr.xs, pr.ws) / math.sqrt(3))
+    torch.testing.assert_close(pr.y_query, (pr.x_query * pr.ws).sum(-1) / math.sqrt(3))
+    again = sample_prompts(5, 3, 4, _gen(0))
+    assert torch.equal(again.xs, pr.xs) and not torch.equal(sample_prompts(5, 3, 4, _gen(1)).xs, pr.xs)
+    sub = pr.subset(2, 3)
+    assert torch.equal(sub.xs, pr.xs[:2, :3]) and torch.equal(sub.y_query, pr.y_query[:2])
+
+
+@pytest.mark.parametrize("merged", [True, False])
+def test_feature_map_reproduces_the_model(merged):
+    cfg = LinearAttentionConfig(d=4, merged=merged, d_k=None if merged else 3)
+    model = (MergedLinearAttention if merged else SeparateLinearAttention)(cfg, _gen(1))
+    Z = sample_prompts(16, 4, 7, _gen(2)).matrix()
+    with torch.no_grad():
+        full = model(Z)                                                   # [P, D + 1, N + 1]
+        y_hat = features(Z) @ model.weight().reshape(-1)
+        torch.testing.assert_close(full[:, -1, -1], y_hat, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(model.predict(Z), y_hat, rtol=1e-12, atol=1e-12)
+    if not merged:
+        assert model.weight().shape == (5, 5)                             # W_q^T W_k with d_k = 3
+        with pytest.raises(ValueError, match="prompt matrices"):
+            model(Z[:, :3])
+
+
+def test_separate_model_trains():
+    train = sample_prompts(100, 3, 10, _gen(8))
+    res = train_linear_attention(train, config=GradientTrainingConfig(epochs=50), merged=False, generator=_gen(9))
+    assert res.test_loss is None and res.train_loss[-1] < 0.5 * res.train_loss[0]
+
+
+def test_configs_reject_bad_values():
+    with pytest.raises(ValueError, match="d must be"):
+        LinearAttentionConfig(d=0)
+    with pytest.raises(ValueError, match="separate"):
+        LinearAttentionConfig(d=3, d_k=2)
+    with pytest.raises(ValueError, match="epochs"):
+        GradientTrainingConfig(epochs=0)
+    with pytest.raises(ValueError, match="n_context"):
+        sample_prompts(3, 2, 0, _gen(0))
+
+
+# ---- the energy is the Hamiltonian -----------------------------------------------------------
+
+def _symbolic_prompt(D, N, tag):
+    """A prompt matrix of free symbols, query label zeroed, and its query label."""
+    Z = sp.Matrix(D + 1, N + 1, lambda r, c: 0 if (r, c) == (D, N) else sp.Symbol(f"z{tag}_{r}_{c}"))
+    return Z, sp.Symbol(f"yq{tag}")
+
+
+@pytest.mark.parametrize("D,N", [(1, 1), (1, 2), (2, 1)])
+def test_energy_equals_hamiltonian_plus_constant_symbolically(D, N):
+    P = 2
+    n = (D + 1) ** 2
+    W = sp.Matrix(D + 1, D + 1, lambda r, c: sp.Symbol(f"W_{r}_{c}"))
+    w = list(W)                                                           # row-major, as features()
+    lam0 = sp.Symbol("lambda0", positive=True)
+    prompts = [_symbolic_prompt(D, N, mu) for mu in range(P)]
+    s_all, y_all = [], []
+    for Z, y_q in prompts:
+        y_hat = sp.expand((Z * Z.T * W * Z)[D, N] / (N + 1))              # the model's prediction
+        s = [sp.diff(y_hat, wi) for wi in w]                              # linear in W: s = grad
+        assert sp.expand(y_hat - sum(si * wi for si, wi in zip(s, w))) == 0
+        assert all(sp.expand(s[m * (D + 1) + D]) == 0 for m in range(D + 1))   # last column of s
+        s_all.append(s)
+        y_all.append(y_q)
+    E = sum((y - sum(si * wi for si, wi in zip(s, w))) ** 2 for s, y in zip(s_all, y_all)) / (2 * P) \
+        + lam0 / 2 * sum(wi ** 2 for wi in w)
+    J = [[-sum(s[i] * s[j] for s in s_all) / P for j in range(n)] for i in range(n)]
+    h = [sum(y * s[i] for s, y in zip(s_all, y_all)) / P for i in range(n)]
+    lam = [lam0 - J[i][i] for i in range(n)]
+    H = (-sum(J[i][j] * w[i] * w[j] for i in range(n) for j in range(i + 1, n))
+         - sum(h[i] * w[i] for i in range(n)) + sum(lam[i] * w[i] ** 2 for i in range(n)) / 2)
+    assert sp.expand(E - H - sum(y ** 2 for y in y_all) / (2 * P)) == 0
+
+    # The torch features and couplings are the same functions as the symbolic ones.
+    syms = sorted(set().union(*(Z.free_symbols for Z, _ in prompts)) | set(y_all) | {lam0}, key=str)
+    rng = np.random.default_rng(0)
+    values = dict(zip(syms, rng.standard_normal(len(syms))))
+    values[lam0] = 0.3
+    Zt = torch.tensor([[[float(Z[r, c].subs(values)) for c in range(N + 1)] for r in range(D + 1)]
+                       for Z, _ in prompts], dtype=torch.float64)
+    yq = torch.tensor([values[y] for y in y_all], dtype=torch.float64)
+    s_num = torch.tensor([[float(si.subs(values)) for si in s] for s in s_all], dtype=torch.float64)
+    torch.testing.assert_close(features(Zt), s_num, rtol=1e-12, atol=1e-12)
+    sg = spin_glass(features(Zt), yq, 0.3)
+    J_num = torch.tensor([[float(J[i][j].subs(values)) for j in range(n)] for i in range(n)], dtype=torch.float64)
+    torch.testing.assert_close(sg.J, J_num, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(sg.h, torch.tensor([float(x.subs(values)) for x in h], dtype=torch.float64))
+    torch.testing.assert_close(sg.lam, torch.tensor([float(x.subs(values)) for x in lam], dtype=torch.float64))
+
+
+def test_energy_minus_hamiltonian_is_the_label_energy_numerically():
+    pr = sample_prompts(50, 3, 6, _gen(3))
+    s, lam0 = pr.features(), 0.2
+    sg = spin_glass(s, pr.y_query, lam0)
+    const = 0.5 * (pr.y_query ** 2).mean()
+    for seed in range(3):
+        W = torch.randn(4, 4, generator=_gen(10 + seed), dtype=torch.float64)
+        torch.testing.assert_close(energy(W, s, pr.y_query, lam0) - sg.hamiltonian(W), const)
+
+
+# ---- zero modes ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("D,P", [(3, 5), (3, 12), (3, 40), (4, 3), (4, 19), (4, 20), (4, 60), (6, 30), (6, 42)])
+def test_zero_mode_fraction_follows_the_counting_law(D, P):
+    s = sample_prompts(P, D, 10, _gen(D * 1000 + P)).features()
+    assert zero_mode_fraction(s) == pytest.approx(zero_mode_fraction_law(D, P), abs=1e-12)
+
+
+def test_zero_mode_law_values_at_the_papers_setting():
+    D = 20
+    assert [round(zero_mode_fraction_law(D, P), 3) for P in (25, 100, 250, 400, 450, 500)] == \
+        [0.943, 0.773, 0.433, 0.093, 0.048, 0.048]
+    assert torch.linalg.eigvalsh(hessian(sample_prompts(30, 3, 5, _gen(0)).features())).min() > -1e-12
+
+
+# ---- exact Gaussian and message passing ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_glass():
+    # P = 2000 prompts for 16 spins: the missing Onsager term costs message passing ~1.5 %
+    # here (8 % at P = 400, 3 % at the paper's D = 10, P = 5000).
+    pr = sample_prompts(2000, 3, 30, step_generator(0, 0))
+    return spin_glass_of(pr, 0.05)
+
+
+def test_exact_gaussian_is_the_ridge_solution(small_glass):
+    sg, beta = small_glass, 100.0
+    exact = boltzmann_gaussian(sg, beta)
+    A = sg.precision()
+    torch.testing.assert_close(A @ exact.mean, sg.h, rtol=1e-10, atol=1e-12)   # grad E = 0
+    cov = boltzmann_covariance(sg, beta)
+    torch.testing.assert_close(cov @ (beta * A), torch.eye(16, dtype=torch.float64), rtol=0, atol=1e-9)
+    torch.testing.assert_close(exact.var, torch.diagonal(cov), rtol=1e-10, atol=0)
+    last = exact.mean_matrix()[:, -1]
+    assert torch.equal(last, torch.zeros(4, dtype=torch.float64))                 # zero modes: mean 0
+    torch.testing.assert_close(exact.var_matrix()[:, -1], torch.full((4,), 1 / (beta * 0.05), dtype=torch.float64))
+
+
+def test_vectorised_message_passing_matches_the_per_spin_loop(small_glass):
+    fast = message_passing(small_glass, beta=100.0, damping=0.9, tol=1e-6)
+    slow = message_passing_loop(small_glass, beta=100.0, damping=0.9, tol=1e-6)
+    assert fast.converged and slow.converged and fast.iterations == slow.iterations
+    torch.testing.assert_close(fast.mean, slow.mean, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fast.var, slow.var, rtol=1e-12, atol=1e-12)
+
+
+def test_message_passing_is_close_to_the_exact_gaussian(small_glass):
+    sg, beta, lam0 = small_glass, 100.0, 0.05
+    mp, exact = message_passing(sg, beta), boltzmann_gaussian(sg, beta)
+    assert mp.converged
+    rel = float((mp.mean - exact.mean).norm() / exact.mean.norm())
+    assert rel < 0.05                                        # no Onsager term: a few per cent off
+    torch.testing.assert_close(mp.var_matrix()[:, -1], torch.full((4,), 1 / (beta * lam0), dtype=torch.float64),
+                               rtol=1e-6, atol=0)             # the zero-mode column: 1/(beta lam0)
+    assert mp.mean_matrix()[:, -1].abs().max() == 0
+    torch.testing.assert_close(mp.var, exact.var, rtol=0.05, atol=0)
+    # With the reaction term the fixed point is the exact mean.
+    tap = message_passing(sg, beta, tol=1e-10, onsager=True)
+    assert tap.converged
+    torch.testing.assert_close(tap.mean, exact.mean, rtol=1e-7, atol=1e-8)
+
+
+def test_message_passing_reports_failure():
+    sg = spin_glass_of(sample_prompts(400, 3, 30, _gen(4)), 0.05)
+    out = message_passing(sg, max_iter=3)
+    assert not out.converged and out.iterations == 3
+    with pytest.raises(ValueError, match="damping"):
+        message_passing(sg, damping=1.0)
+    with pytest.raises(ValueError, match="lam0 > 0"):
+        boltzmann_gaussian(spin_glass_of(sample_prompts(5, 3, 4, _gen(0)), 0.0))
+
+
+# ---- gradient training ----------------------------------------------------------------------
+
+def test_training_reaches_the_ground_state_and_keeps_the_zero_modes():
+    train, test = sample_prompts(150, 3, 20, _gen(5)), sample_prompts(200, 3, 20, _gen(6))
+    res = train_linear_attention(train, test, GradientTrainingConfig(lr=0.01, epochs=1000), generator=_gen(7))
+    # P = 150 > D (D + 1) = 12: the minimiser on the non-zero modes is unique (least squares).
+    ground = boltzmann_gaussian(spin_glass_of(train, 1e-12)).mean_matrix()
+    torch.testing.assert_close(res.W[:, :3], ground[:, :3], rtol=0, atol=1e-7)
+    assert torch.equal(res.W[:, 3], res.W_init[:, 3])        # zero gradient, Adam leaves them
+    assert res.train_loss.shape == (1000,) and res.train_loss[-1] < res.train_loss[0]
+    assert res.test_loss[-1] == pytest.approx(prediction_error(res.W, test), rel=1e-10)
+
+
+# ---- observables and the heat map -----------------------------------------------------------
+
+def test_contrast_ratio():
+    eye = torch.eye(5, dtype=torch.float64)
+    assert float(contrast_ratio(3 * eye)) == pytest.approx(1.0)
+    assert float(contrast_ratio(-eye)) == pytest.approx(-1.0)
+    W = eye.clone()
+    W[:, -1] = 0
+    assert float(contrast_ratio(W)) == pytest.approx(math.sqrt(4 / 5))
+    batch = torch.stack([eye, W])
+    assert contrast_ratio(batch).shape == (2,)
+
+
+def test_grid_points_are_exact_gaussian_means():
+    D, Ps, Ns, lam0 = 3, (30, 5, 12, 13), (4, 9), 0.5        # both the dual (P <= 12) and primal branch
+    grid = contrast_ratio_grid(D, Ps, Ns, lam0=lam0, repeats=2, seed=3)
+    assert grid.values.shape == (2, 2, 4) and grid.mean.shape == (2, 4)
+    for r in range(2):
+        full = sample_prompts(max(Ps), D, max(Ns), step_generator(3, r))
+        for i, N in enumerate(Ns):
+            for j, P in enumerate(Ps):
+                m = boltzmann_gaussian(spin_glass_of(full.subset(P, N), lam0)).mean_matrix()
+                assert float(grid.values[r, i, j]) == pytest.approx(float(contrast_ratio(m)), rel=1e-9)
