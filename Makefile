@@ -36,7 +36,7 @@ notebooks: install
 
 # Retrain every shipped (cpu-profile) artifact; minutes each on two cores.
 artifacts: install
-	$(BIN)/icl-book train linreg --profile cpu --fresh
+	for exp in linreg ginc-lstm ginc-4l; do $(BIN)/icl-book train $$exp --profile cpu --fresh --quiet || exit 1; done
 
 bench: install
 	$(BIN)/python benchmarks/train_throughput.py --config small --device cpu

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 from .artifacts import ArtifactError, ArtifactStore
-from .papers import GARG_2022, PaperValue
+from .papers import GARG_2022, PaperValue, ginc_curves
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
 
@@ -116,6 +116,47 @@ register(ClaimSpec(
     statement="With 2d examples, 3-nearest-neighbours stays far from least squares.",
     paper=GARG_2022["knn_error_at_2d"], profile="cpu", source="linreg-cpu",
     compute=lambda r: _curve_at(r, "nearest_neighbours", _two_d(r)), judge=within(0.6, 1.0, 0.2)))
+
+
+# ---- the GINC chapter (Xie et al. 2022) ------------------------------------------------------
+
+def close_to(target: float, reproduced: float, partly: float) -> Callable[[float], str]:
+    """Verdict for a value the paper reports: within ``reproduced`` of it, within ``partly``, or off."""
+    return lambda v: ("reproduced" if abs(v - target) <= reproduced else
+                      "partly" if abs(v - target) <= partly else "not reproduced")
+
+
+def _ginc_accuracy(results: dict, k: int, n: int) -> float:
+    grid = results["evaluation"]["accuracy"]
+    value = grid["model"][grid["k"].index(k)][grid["n"].index(n)]
+    if value is None:
+        raise ValueError(f"no accuracy at k = {k}, n = {n}: the prompt exceeds the model's context")
+    return 100 * value
+
+
+_GINC_MODELS = {"4l": ("4L", "the 4-layer transformer"), "12l": ("12L", "the 12-layer transformer"),
+                "16l": ("16L", "the 16-layer transformer"), "lstm": ("LSTM", "the LSTM")}
+
+for _key, (_paper_name, _label) in _GINC_MODELS.items():
+    _mean, _ci = ginc_curves()[(_paper_name, 50, 10)][64]
+    _zero = ginc_curves()[(_paper_name, 50, 10)][0][0]
+    for _profile in ("cpu", "paper"):
+        register(ClaimSpec(
+            id=f"ginc.{_key}-accuracy.{_profile}", chapter="ginc",
+            statement=f"In-context accuracy (%) of {_label} on GINC (V = 50) at k = 10, n = 64.",
+            paper=PaperValue(_mean, f"{_mean} ± {_ci} over 5 seeds", "xie2022explanation", "GINC curves, V = 50"),
+            profile=_profile, source=f"ginc-{_key}-{_profile}",
+            compute=lambda r: _ginc_accuracy(r, 10, 64), judge=close_to(_mean, max(_ci, 5.0), 15.0)))
+    register(ClaimSpec(
+        id=f"ginc.{_key}-gain.cpu", chapter="ginc",
+        statement=f"Accuracy of {_label} rises with the number of examples: points gained from n = 0 to "
+                  f"n = 64 at k = 10.",
+        paper=PaperValue(round(_mean - _zero, 1), f"{_mean - _zero:+.1f} points ({_zero} → {_mean})",
+                         "xie2022explanation", "GINC curves, V = 50"),
+        profile="cpu", source=f"ginc-{_key}-cpu",
+        compute=lambda r: _ginc_accuracy(r, 10, 64) - _ginc_accuracy(r, 10, 0),
+        judge=lambda v, target=_mean - _zero: ("reproduced" if v >= target / 2 and v > 0 else
+                                               "partly" if v > 0 else "not reproduced")))
 
 
 def evaluate(claim_id: str, store: ArtifactStore | None = None) -> Claim:

@@ -255,3 +255,27 @@ def test_token_names_and_the_hand_encoded_prompt():
     # the module docstring's example
     assert decode([13, 8, 34, 1, 6, 21], 50) == "l g ah / e t"
     assert decode([42], 50) == "ap" and decode([PAD_ID], 50) == "[endoftext]"
+
+
+def test_ginc_experiment_trains_and_scores_beside_the_exact_predictive(tmp_store, tmp_path):
+    """The smoke LSTM trains on the corpus and is scored on the same prompts as the Bayes reference;
+    a prompt longer than a transformer's context is reported as None, never as a number."""
+    from icl_book import experiments
+
+    experiments.run("ginc-lstm", "smoke", store=tmp_store, run_root=tmp_path, progress=False)
+    res = tmp_store.results("ginc-lstm-smoke")
+    grid = res["evaluation"]["accuracy"]
+    assert grid["k"] == [3, 5] and grid["n"] == [0, 4, 16]
+    assert all(0.0 <= v <= 1.0 for row in grid["model"] + grid["bayes"] for v in row)
+    assert res["history"][-1]["loss"] < res["history"][0]["loss"]
+    assert 0 < res["evaluation"]["val_loss"] < np.log(51)
+
+    import dataclasses
+    from icl_book.experiments.ginc import accuracy_grid
+    from icl_book.models import Transformer, TransformerConfig
+
+    p = experiments.get("ginc-4l").profile("smoke")
+    short = Transformer(TransformerConfig(n_layer=1, n_head=2, d_model=16, n_ctx=40, vocab_size=51))
+    g = accuracy_grid(short, dataclasses.replace(p.task, eval_prompts=8))
+    # k = 5, n = 16 is 100 tokens: beyond a 40-token context
+    assert g["model"][1][2] is None and g["bayes"][1][2] is not None and g["model"][0][0] is not None
