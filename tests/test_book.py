@@ -54,3 +54,11 @@ def test_launch_buttons_point_at_the_colab_notebook(built_book):
     html = (built_book / "chapters" / "ch0_icl_in_one_minute.html").read_text()
     assert "colab.research.google.com/github/icl-book/icl-book/blob/main/chapters/ch0_icl_in_one_minute.ipynb" in html
     assert "mybinder.org" in html
+
+
+def test_the_ginc_chapter_shows_the_exact_predictor_beside_the_models(built_book):
+    html = (built_book / "chapters" / "ch_ginc.html").read_text()
+    for name in ("fig-ginc-bayes", "fig-ginc-models", "fig-ginc-explore"):
+        assert name in html, name
+    text = page_text(built_book / "chapters" / "ch_ginc.html")
+    assert "What does not reproduce" in text and "exact Bayes" in text
