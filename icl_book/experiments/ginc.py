@@ -142,10 +142,10 @@ def _transformer(n_layer: int, cpu_steps: int) -> dict[str, Profile]:
                          TrainConfig(steps=60, batch_size=8, lr=3e-3, warmup_steps=6, log_every=20,
                                      checkpoint_every=30)),
         "cpu": Profile(CPU_TASK, cfg(CPU_TASK, n_layer=n_layer, n_head=4, d_model=64),
-                       TrainConfig(steps=cpu_steps, batch_size=4, lr=1e-3, warmup_steps=100, schedule="linear",
+                       TrainConfig(steps=cpu_steps, batch_size=8, lr=2e-3, warmup_steps=100, schedule="linear",
                                    min_lr_ratio=0.0, log_every=50, checkpoint_every=250),
-                       note=f"width 64 instead of 768, 768-token blocks, {cpu_steps:,} steps of 4 blocks "
-                            f"({cpu_steps * 4 * 767 / 1e6:.1f}M tokens) instead of 6,000 steps of 8 x 1024 (49M)"),
+                       note=f"width 64 instead of 768, 768-token blocks, {cpu_steps:,} steps of 8 blocks "
+                            f"({cpu_steps * 8 * 767 / 1e6:.1f}M tokens) instead of 6,000 steps of 8 x 1024 (49M)"),
         "paper": Profile(PAPER_TASK, cfg(PAPER_TASK, n_layer=n_layer, n_head=12, d_model=768, dropout=0.1),
                          TrainConfig(steps=6000, batch_size=8, lr=8e-4, warmup_steps=1000, schedule="linear",
                                      min_lr_ratio=0.0, weight_decay=0.0, log_every=100, checkpoint_every=1000),
@@ -176,8 +176,8 @@ def _experiment(name: str, summary: str, profiles: dict[str, Profile]) -> Experi
 
 
 GINC_EXPERIMENTS = (
-    _experiment("ginc-4l", "GINC: a 4-layer transformer (Xie et al. 2022)", _transformer(4, 1500)),
-    _experiment("ginc-12l", "GINC: a 12-layer transformer (Xie et al. 2022)", _transformer(12, 1500)),
-    _experiment("ginc-16l", "GINC: a 16-layer transformer (Xie et al. 2022)", _transformer(16, 1500)),
+    _experiment("ginc-4l", "GINC: a 4-layer transformer (Xie et al. 2022)", _transformer(4, 3000)),
+    _experiment("ginc-12l", "GINC: a 12-layer transformer (Xie et al. 2022)", _transformer(12, 3000)),
+    _experiment("ginc-16l", "GINC: a 16-layer transformer (Xie et al. 2022)", _transformer(16, 3000)),
     _experiment("ginc-lstm", "GINC: an LSTM (Xie et al. 2022)", _lstm()),
 )
