@@ -43,6 +43,12 @@ XIE_2022 = {
                      "12L": PaperValue(1.33, "1.33", "xie2022explanation", "model-size comparison"),
                      "16L": PaperValue(1.33, "1.33", "xie2022explanation", "model-size comparison"),
                      "LSTM": PaperValue(1.35, "1.35", "xie2022explanation", "model-size comparison")},
+    # Training budgets: transformers stop at step 6000 of 8 x 1024 tokens; the LSTM runs 10 epochs
+    # over the 10.24M-token corpus.
+    "train_tokens": {"transformer": PaperValue(6000 * 8 * 1024, "6,000 steps x 8 x 1024 tokens",
+                                               "xie2022explanation", "experimental details"),
+                     "LSTM": PaperValue(10 * 10_240_000, "10 epochs of 10.24M tokens", "xie2022explanation",
+                                        "experimental details")},
 }
 
 # The GINC paper's in-context accuracy curves, every (model, V, k, n), as read from the saved
