@@ -34,7 +34,7 @@ import torch
 
 from icl_book.analysis.spinglass import (boltzmann_gaussian, contrast_ratio, contrast_ratio_grid, message_passing,
                                          message_passing_loop, spin_glass_of)
-from icl_book.artifacts import git_commit
+from icl_book.artifacts import cpu_name, git_commit
 from icl_book.models.linear_attention import sample_prompts
 from icl_book.train import step_generator
 
@@ -44,15 +44,6 @@ GRID_NS = np.linspace(2, 100, 50, dtype=int).tolist()
 CHECK_POINTS = ((20, 2), (100, 100), (400, 50), (600, 100), (1000, 2), (1000, 100))
 ROW_PS = (100, 200, 400, 600, 1000)   # the values the chapter quotes at N = 100
 
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def timed(fn, repeats: int) -> tuple[list[float], object]:

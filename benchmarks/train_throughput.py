@@ -22,7 +22,6 @@ import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ import transformers
 from torch import nn
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from icl_book.artifacts import cpu_name, git_commit
 from icl_book.models.transformer import Transformer, TransformerConfig
 
 # The GINC paper's model (Xie et al. 2022): a 4-layer GPT-2 of width 768 over a 51-token
@@ -213,26 +213,8 @@ def peak_flops(device_name: str, override_tflops: float | None) -> float | None:
 
 
 def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
 
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parent, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode != 0:  # not a git checkout, or no commit yet
-        return None
-    return out.stdout.strip() or None
 
 
 def parse_args(argv=None):
