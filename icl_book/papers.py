@@ -79,3 +79,18 @@ def ginc_curves() -> dict[tuple[str, int, int], dict[int, tuple[float, float]]]:
             points = re.findall(r"n=(\d+):([\d.]+)±([\d.]+)", line)
             curves[(section, v, k)] = {int(n): (float(m), float(ci)) for n, m, ci in points}
     return curves
+
+
+# Li, Bai & Huang (PRE 2025), "Spin glass model of in-context learning": numbers from the result
+# files committed in the paper's official repository (yu-hao-Li/spin-glass-model-of-in-context-learning).
+LI_2025 = {
+    # contrast ratio cos(m, I) at D = 20, lambda0 = 1, N = 100, by the number of tasks P
+    "contrast_ratio_N100": {100: 0.33, 200: 0.52, 400: 0.68, 600: 0.77, 1000: 0.87},
+    # zero-eigenvalue fraction of the Hessian at D = 20, N = 100, by P
+    "zero_mode_fraction": {25: 0.943, 100: 0.773, 250: 0.433, 400: 0.093, 450: 0.048},
+    # test loss of gradient training (Adam 0.01, 300 full-batch epochs) at D = 10, N = 100, by P
+    "few_many_test_loss": {10: 2.10, 1000: 0.114},
+    # message-passing marginals at D = 10, N = 100, P = 5000, lambda0 = 0.01, beta = 100 (ranges)
+    "mp_diag_mean": (0.84, 0.87),
+    "mp_diag_var": (0.078, 0.092),
+}
