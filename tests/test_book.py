@@ -36,9 +36,9 @@ def test_no_cell_failed_and_no_glue_is_missing(built_book):
 def test_the_scorecard_page_lists_every_claim_with_its_verdict(built_book):
     text = page_text(built_book / "chapters" / "appendix_reproducing.html")
     for c in claims.scorecard():
-        assert f"{c.id} | {c.chapter}" in text or c.id in text, c.id
+        assert c.id in text, c.id
         assert c.verdict in text
-    assert "| id | chapter |" not in text, "the scorecard table was not rendered as a table"
+    assert "| claim | profile |" not in text, "the scorecard table was not rendered as a table"
     assert "linreg-cpu" in text and "icl-book train linreg --profile cpu" in text
 
 
