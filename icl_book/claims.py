@@ -172,3 +172,13 @@ def evaluate(claim_id: str, store: ArtifactStore | None = None) -> Claim:
 def scorecard(store: ArtifactStore | None = None, chapter: str | None = None) -> list[Claim]:
     store = store or ArtifactStore()
     return [spec.evaluate(store) for spec in REGISTRY.values() if chapter in (None, spec.chapter)]
+
+
+def markdown_table(chapter: str | None = None, store: ArtifactStore | None = None, with_ids: bool = False) -> str:
+    """The scorecard (or one chapter's part of it) as a Markdown table, as the book shows it."""
+    rows = ["| claim | profile | ours | paper | verdict |", "|---|---|---|---|---|"]
+    for c in scorecard(store, chapter):
+        ours = "—" if c.ours is None else f"{c.ours:.3g}"
+        claim = f"{c.statement}<br><small>`{c.id}`</small>" if with_ids else c.statement
+        rows.append(f"| {claim} | {c.profile} | {ours} | {c.paper} | **{c.verdict}** |")
+    return "\n".join(rows)

@@ -49,3 +49,10 @@ def test_every_cited_paper_is_in_the_bibliography():
     bib = (Path(__file__).resolve().parents[1] / "references.bib").read_text()
     keys = set(re.findall(r"@\w+\{([^,]+),", bib))
     assert {spec.paper.cite for spec in claims.REGISTRY.values()} <= keys
+
+
+def test_markdown_table_lists_a_chapters_claims_only(tmp_store):
+    table = claims.markdown_table("ch0", tmp_store, with_ids=True)
+    assert table.splitlines()[0] == "| claim | profile | ours | paper | verdict |"
+    assert "ch0.follows-bayes" in table and "ginc." not in table
+    assert table.count("**not run**") == len(claims.scorecard(tmp_store, "ch0"))
