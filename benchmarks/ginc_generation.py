@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from icl_book.artifacts import cpu_name, git_commit
+from icl_book.artifacts import atomic_write, cpu_name, dump_json, git_commit
 from icl_book.bayes.hmm import pretraining_predictive
 from icl_book.tasks.ginc import GINCConfig, build_hmms, make_prompts, pretraining_tokens
 
@@ -115,8 +114,7 @@ def main(argv=None) -> dict:
         loadavg_before=load_before, loadavg_after=os.getloadavg(),
     )
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2))
+        atomic_write(args.out, dump_json(result))
         print(f"wrote {args.out}")
     return result
 

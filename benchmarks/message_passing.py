@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -34,7 +33,7 @@ import torch
 
 from icl_book.analysis.spinglass import (boltzmann_gaussian, contrast_ratio, contrast_ratio_grid, message_passing,
                                          message_passing_loop, spin_glass_of)
-from icl_book.artifacts import cpu_name, git_commit
+from icl_book.artifacts import atomic_write, cpu_name, dump_json, git_commit
 from icl_book.models.linear_attention import sample_prompts
 from icl_book.train import step_generator
 
@@ -143,8 +142,7 @@ def main(argv=None):
         "load_avg_1_5_15": {"before": load_before, "after": os.getloadavg()},
     }
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write(args.out, dump_json(result))
         print(f"wrote {args.out}")
     return result
 

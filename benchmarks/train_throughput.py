@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 import os
 import platform
@@ -32,7 +31,7 @@ import transformers
 from torch import nn
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from icl_book.artifacts import cpu_name, git_commit
+from icl_book.artifacts import atomic_write, cpu_name, dump_json, git_commit
 from icl_book.models.transformer import Transformer, TransformerConfig
 
 # The GINC paper's model (Xie et al. 2022): a 4-layer GPT-2 of width 768 over a 51-token
@@ -330,8 +329,7 @@ def main(argv=None):
         "load_avg_1_5_15": {"before": load_before, "after": os.getloadavg()},
     }
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write(args.out, dump_json(result))
         print(f"wrote {args.out}")
     return result
 
