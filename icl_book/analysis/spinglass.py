@@ -467,3 +467,123 @@ def contrast_ratio_grid(d: int, Ps, Ns, lam0: float = 1.0, repeats: int = 10, se
         torch.set_num_threads(threads)
     values = torch.stack(per_repeat)[:, :, P_col]
     return ContrastRatioGrid(Ps=Ps, Ns=Ns, values=values)
+
+
+# ---- many repeats at once, from the Gram matrix --------------------------------------------------
+#
+# The loss of the merged model is a quadratic form in the flattened weights w,
+#     (1/P) sum_mu (y_q - w . s)^2 = w^T G w - 2 b . w + c,
+#     G = S^T S / P,  b = S^T y / P,  c = y . y / P,
+# so full-batch training needs only (G, b, c): one (D + 1)^2-sized matrix-vector product per
+# step, whatever P is. Repeats are stacked along a leading axis and trained by one Adam; Adam
+# acts entry by entry, so each repeat follows exactly the path it would follow alone.
+
+@dataclass(frozen=True)
+class GramStats:
+    """``G [R, n, n]``, ``b [R, n]``, ``c [R]`` of ``R`` prompt sets (float64), and their ``P``."""
+
+    G: torch.Tensor
+    b: torch.Tensor
+    c: torch.Tensor
+    n_prompts: int
+
+    @property
+    def repeats(self) -> int:
+        return self.G.shape[0]
+
+    def loss(self, w: torch.Tensor) -> torch.Tensor:
+        """The mean squared error of flat weights ``w [R, n]`` on each set: ``[R]``."""
+        Gw = torch.bmm(self.G, w.unsqueeze(2)).squeeze(2)
+        return (w * Gw).sum(1) - 2 * (self.b * w).sum(1) + self.c
+
+    def spin_glass(self, r: int, lam0: float) -> SpinGlass:
+        """The spin glass of set ``r`` (the same as ``spin_glass`` on its features)."""
+        J = -self.G[r]
+        return SpinGlass(J=J, h=self.b[r], lam=lam0 - torch.diagonal(J), lam0=float(lam0), n_prompts=self.n_prompts)
+
+
+def gram_stats(prompt_sets: list[PromptSet]) -> GramStats:
+    """The Gram statistics of prompt sets of equal size."""
+    sizes = {p.n_prompts for p in prompt_sets}
+    if len(sizes) != 1:
+        raise ValueError(f"gram_stats needs prompt sets of one size, got sizes {sorted(sizes)}")
+    G, b, c = [], [], []
+    for p in prompt_sets:
+        s, y = _f64(p.features()), _f64(p.y_query)
+        G.append(s.T @ s / len(y)); b.append(s.T @ y / len(y)); c.append(y @ y / len(y))
+    return GramStats(torch.stack(G), torch.stack(b), torch.stack(c), sizes.pop())
+
+
+def sampled_gram_stats(n_prompts: int, d: int, n_context: int, generators: list[torch.Generator],
+                       chunk: int = 1000) -> GramStats:
+    """Gram statistics of ``len(generators)`` fresh prompt sets of ``n_prompts`` prompts each,
+    drawn ``chunk`` prompts at a time (so ``P = 10^4`` prompts of 200 examples never sit in
+    memory at once). Chunked draws are a different, equally distributed set than one
+    ``sample_prompts(n_prompts, ...)`` call from the same generator."""
+    n = (d + 1) ** 2
+    G = torch.zeros(len(generators), n, n, dtype=torch.float64)
+    b = torch.zeros(len(generators), n, dtype=torch.float64)
+    c = torch.zeros(len(generators), dtype=torch.float64)
+    for r, g in enumerate(generators):
+        for start in range(0, n_prompts, chunk):
+            p = sample_prompts(min(chunk, n_prompts - start), d, n_context, g)
+            s, y = p.features(), p.y_query
+            G[r].addmm_(s.T, s); b[r].addmv_(s.T, y); c[r] += y @ y
+    return GramStats(G / n_prompts, b / n_prompts, c / n_prompts, n_prompts)
+
+
+@dataclass(frozen=True)
+class RepeatsResult:
+    W: torch.Tensor            # [R, D + 1, D + 1] trained merged matrices (W_q^T W_k if separate)
+    W_init: torch.Tensor       # [R, D + 1, D + 1] the same at initialisation
+    train_loss: torch.Tensor   # [epochs, R] before each step
+    test_loss: torch.Tensor    # [R] after the last step, on the test statistics
+
+
+def train_repeats(train: GramStats, test: GramStats, config: GradientTrainingConfig = GradientTrainingConfig(), *,
+                  merged: bool = True, generator: torch.Generator | None = None) -> RepeatsResult:
+    """``train.repeats`` independent runs of ``train_linear_attention``, one per training set,
+    all scored on the test statistics (one set, or one per repeat). The initial weights of
+    repeat ``r`` are the ``r``-th model drawn from ``generator``, so with the same generator
+    repeat ``r`` starts where the ``r``-th of a loop of ``train_linear_attention`` calls would."""
+    R = train.repeats
+    D1 = _side(train.G.shape[1])
+    cfg = LinearAttentionConfig(d=D1 - 1, merged=merged, init_std=config.init_std)
+    inits = [build_linear_attention(cfg, generator) for _ in range(R)]
+    names = [name for name, _ in inits[0].named_parameters()]
+    params = [torch.nn.Parameter(torch.stack([dict(m.named_parameters())[k].detach() for m in inits])) for k in names]
+
+    def weight():
+        return params[0] if merged else params[0].transpose(1, 2) @ params[1]     # W_q^T W_k  [R, D1, D1]
+
+    opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    W_init = weight().detach().clone()
+    train_loss = torch.empty(config.epochs, R, dtype=torch.float64)
+    # The gradient by hand: dL/dw = 2 (G w - b), and for the separate model the chain rule
+    # through W = W_q^T W_k; G w serves the loss and the gradient (autograd would need two
+    # products with G, and the product is the whole cost of a step).
+    with torch.no_grad():
+        for epoch in range(config.epochs):
+            W = weight()
+            w = W.reshape(R, -1)
+            Gw = torch.bmm(train.G, w.unsqueeze(2)).squeeze(2)
+            train_loss[epoch] = (w * Gw).sum(1) - 2 * (train.b * w).sum(1) + train.c
+            grad_W = (2 * (Gw - train.b)).reshape(R, D1, D1)
+            if merged:
+                params[0].grad = grad_W
+            else:
+                params[0].grad = params[1] @ grad_W.transpose(1, 2)     # dL/dW_q = W_k (dL/dW)^T
+                params[1].grad = params[0] @ grad_W                     # dL/dW_k = W_q dL/dW
+            opt.step()
+    with torch.no_grad():
+        W = weight().detach().clone()
+        w = W.reshape(R, -1)
+        test_loss = (test.loss(w) if test.repeats == R else
+                     GramStats(test.G.expand(R, -1, -1), test.b.expand(R, -1), test.c.expand(R), test.n_prompts).loss(w))
+    return RepeatsResult(W=W, W_init=W_init, train_loss=train_loss, test_loss=test_loss)
+
+
+def gram_prediction_error(W: torch.Tensor, test: GramStats) -> torch.Tensor:
+    """Mean squared error of weights ``W [D + 1, D + 1]`` on every test set: ``[R]``."""
+    w = _f64(W).reshape(1, -1).expand(test.repeats, -1)
+    return test.loss(w)

@@ -18,14 +18,15 @@ import torch
 
 from ..artifacts import ArtifactStore, device_description, git_commit
 from ..train import ConfigError, train, with_overrides
-from .base import PROFILES, Experiment, LanguageModelProblem, Profile, model_kind
+from .base import PROFILES, Experiment, LanguageModelProblem, Profile, model_kind, run_computation
 from .ginc import GINC_EXPERIMENTS
 from .linreg import LINREG, RegressionProblem, eval_prompts, evaluate_regression, summarise
+from .spinglass import SPINGLASS
 
 __all__ = ["PROFILES", "Profile", "Experiment", "LanguageModelProblem", "RegressionProblem", "EXPERIMENTS",
            "get", "run", "artifact_name", "model_kind", "eval_prompts", "evaluate_regression", "summarise"]
 
-EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (LINREG, *GINC_EXPERIMENTS)}
+EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (LINREG, *GINC_EXPERIMENTS, SPINGLASS)}
 
 
 def get(name: str) -> Experiment:
@@ -44,6 +45,10 @@ def run(name: str, profile: str, *, device: str = "cpu", resume: bool = False, f
     """Train ``name`` at ``profile``, evaluate it, and store artifact ``name-profile``."""
     exp = get(name)
     p = exp.profile(profile)
+    if exp.compute is not None:   # results only: nothing to train, resume or override
+        if overrides or resume:
+            raise ConfigError(f"experiment {name!r} computes results and trains nothing: no --set or --resume")
+        return run_computation(exp, profile, store=store, command=command)
     if overrides:
         p = dataclasses.replace(p, train=with_overrides(p.train, overrides))
     run_dir = Path(run_root) / artifact_name(name, profile)

@@ -56,8 +56,13 @@ class Experiment:
     chapter: str
     summary: str
     profiles: dict[str, Profile] = field(repr=False)
-    make_problem: Callable[[Profile], Any] = field(repr=False)
-    evaluate: Callable[[torch.nn.Module, Profile], dict] = field(repr=False)
+    make_problem: Callable[[Profile], Any] | None = field(repr=False)
+    evaluate: Callable[[torch.nn.Module, Profile], dict] | None = field(repr=False)
+    # A results-only experiment trains no network that a chapter loads: ``compute`` turns the
+    # profile into the results dict, and the artifact holds results.json and no weights. The
+    # spin-glass chapter uses it for solves that take minutes (the heat map, the curves over
+    # N and over P), so the chapter only loads them, with the same provenance as a model.
+    compute: Callable[[Profile], dict] | None = field(default=None, repr=False)
 
     def profile(self, profile: str) -> Profile:
         if profile not in self.profiles:
@@ -77,3 +82,23 @@ def model_kind(config) -> str:
     return next(kind for kind, cls in MODEL_CONFIGS.items() if isinstance(config, cls))
 
 
+def run_computation(exp: Experiment, profile: str, *, store, command: str | None = None) -> dict:
+    """Run a results-only experiment (``exp.compute``) and store its results with provenance."""
+    import datetime as dt
+    import time
+
+    from ..artifacts import ArtifactStore, device_description, git_commit
+
+    p = exp.profile(profile)
+    commit = git_commit()
+    t0 = time.perf_counter()
+    results = {"experiment": exp.name, "profile": profile, "task": p.task.to_dict(), "note": p.note,
+               "evaluation": exp.compute(p)}
+    provenance = {
+        "experiment": exp.name, "profile": profile, "chapter": exp.chapter,
+        "command": command or f"icl-book train {exp.name} --profile {profile}",
+        "commit": commit, "device": device_description("cpu"),
+        "wall_time_s": round(time.perf_counter() - t0, 1), "torch": torch.__version__,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "params": 0,
+    }
+    return (store or ArtifactStore()).save(f"{exp.name}-{profile}", results=results, provenance=provenance)
