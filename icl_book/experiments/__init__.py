@@ -22,11 +22,12 @@ from .base import PROFILES, Experiment, LanguageModelProblem, Profile, model_kin
 from .ginc import GINC_EXPERIMENTS
 from .linreg import LINREG, RegressionProblem, eval_prompts, evaluate_regression, summarise
 from .spinglass import SPINGLASS
+from .taskdiv import TASKDIV_EXPERIMENTS
 
 __all__ = ["PROFILES", "Profile", "Experiment", "LanguageModelProblem", "RegressionProblem", "EXPERIMENTS",
            "get", "run", "artifact_name", "model_kind", "eval_prompts", "evaluate_regression", "summarise"]
 
-EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (LINREG, *GINC_EXPERIMENTS, SPINGLASS)}
+EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (LINREG, *GINC_EXPERIMENTS, SPINGLASS, *TASKDIV_EXPERIMENTS)}
 
 
 def get(name: str) -> Experiment:

@@ -1,0 +1,97 @@
+"""Beyond the spin-glass paper: the task-diversity transition of Raventós, Paul, Chen & Ganguli
+(NeurIPS 2023). The book's transformer learns in-context linear regression (chapter 0's task,
+problem and evaluation code) whose tasks come from a fixed pool of ``M`` vectors, drawn once
+from the pool seed; one experiment per ``M`` (``taskdiv-m4`` ... ``taskdiv-minf``, where
+``inf`` is a fresh Gaussian task for every prompt). Each trained model is scored on prompts
+from its pool and on fresh Gaussian tasks, beside the two Bayes references: dMMSE (Bayes for
+the pool) and ridge (Bayes for the Gaussian prior the pool came from).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from .. import bayes
+from ..models import TransformerConfig
+from ..tasks import LinearRegressionTask, predictions_at_x
+from ..train import TrainConfig
+from .base import Experiment, Profile
+from .linreg import RegressionProblem, eval_prompts, summarise
+
+# Pool sizes of the shipped experiments; 0 is the infinite pool (a fresh task per prompt).
+POOL_SIZES = (4, 16, 64, 256, 0)
+
+
+def pool_name(M: int) -> str:
+    return f"taskdiv-m{M if M else 'inf'}"
+
+
+@torch.no_grad()
+def model_predictions(model, task: LinearRegressionTask, xs: torch.Tensor, ys: torch.Tensor,
+                      batch: int = 500) -> torch.Tensor:
+    """The model's prediction of every ``y_i`` of every prompt: ``[B, n]`` (float64)."""
+    device = next(model.parameters()).device
+    out = [predictions_at_x(model(task.encode(xs[i:i + batch], ys[i:i + batch]).to(device))).double().cpu()
+           for i in range(0, len(xs), batch)]
+    return torch.cat(out)
+
+
+def _score(model, task: LinearRegressionTask, pool_task: LinearRegressionTask, n_prompts: int) -> dict:
+    """Errors (normalised by d) of the model, dMMSE and ridge on prompts of ``task``, and the
+    mean squared distance of the model's predictions to each reference's, per position."""
+    xs, ys, _ = eval_prompts(task, n_prompts)
+    preds = {"transformer": model_predictions(model, task, xs, ys),
+             "ridge": bayes.incontext_predictions(bayes.bayes_posterior_mean(task.noise_std), xs, ys)}
+    if pool_task.n_tasks:
+        preds["dmmse"] = bayes.incontext_predictions(bayes.dmmse(pool_task.task_pool(), task.noise_std), xs, ys)
+    y = ys.double()
+    errors = {k: summarise((p - y) ** 2, task.d) for k, p in preds.items()}
+    distance = {k: ((preds["transformer"] - p) ** 2).mean(0).div(task.d).tolist()
+                for k, p in preds.items() if k != "transformer"}
+    return {"curves": errors, "distance_to": distance}
+
+
+def evaluate_taskdiv(model, p: Profile) -> dict:
+    """The model against dMMSE and ridge on its own pool's tasks and on fresh Gaussian tasks."""
+    model.eval()
+    task = p.task
+    fresh = dataclasses.replace(task, n_tasks=0)
+    out = {"n_examples": list(range(task.n_points)), "normalised_by": task.d, "n_tasks": task.n_tasks,
+           "fresh": _score(model, fresh, task, p.eval_prompts)}
+    if task.n_tasks:
+        out["pool"] = _score(model, task, task, p.eval_prompts)
+    return out
+
+
+def _profiles(M: int) -> dict[str, Profile]:
+    def model(task, **kw):
+        return TransformerConfig(d_in=task.token_dim, d_out=1, n_ctx=task.seq_len, **kw)
+
+    smoke = LinearRegressionTask(d=2, n_points=6, noise_std=0.5, n_tasks=M, y_carries_x=True)
+    cpu = LinearRegressionTask(d=4, n_points=16, noise_std=0.5, n_tasks=M, y_carries_x=True)
+    paper = LinearRegressionTask(d=8, n_points=16, noise_std=0.5, n_tasks=M)
+    return {
+        "smoke": Profile(smoke, model(smoke, n_layer=2, n_head=2, d_model=32),
+                         TrainConfig(steps=300, batch_size=64, lr=3e-3, warmup_steps=30, log_every=50,
+                                     checkpoint_every=0), eval_prompts=300),
+        "cpu": Profile(cpu, model(cpu, n_layer=2, n_head=2, d_model=64),
+                       TrainConfig(steps=3000, batch_size=128, lr=2e-3, warmup_steps=200, log_every=100,
+                                   checkpoint_every=1000), eval_prompts=2000,
+                       note="d = 4 and 2 layers of width 64 instead of d = 8 and 8 layers of width 128; "
+                            "3,000 steps of 128 prompts instead of 500,000 of 256; y tokens carry their x"),
+        "paper": Profile(paper, model(paper, n_layer=8, n_head=2, d_model=128),
+                         TrainConfig(steps=500_000, batch_size=256, lr=1e-3, warmup_steps=250_000, schedule="linear",
+                                     min_lr_ratio=0.0, log_every=1000, checkpoint_every=10_000), eval_prompts=2000,
+                         note="Raventós et al.'s model, data, budget and schedule (a triangle: linear warm-up "
+                              "over the first half, linear decay to zero over the second)"),
+    }
+
+
+TASKDIV_EXPERIMENTS = tuple(
+    Experiment(pool_name(M), "spinglass",
+               f"Task diversity (Raventós et al. 2023): linear regression with "
+               f"{'a fresh task per prompt' if not M else f'a pool of {M} tasks'}",
+               _profiles(M), lambda p: RegressionProblem(p.task), evaluate_taskdiv)
+    for M in POOL_SIZES)
