@@ -244,3 +244,77 @@ def test_grid_points_are_exact_gaussian_means():
             for j, P in enumerate(Ps):
                 m = boltzmann_gaussian(spin_glass_of(full.subset(P, N), lam0)).mean_matrix()
                 assert float(grid.values[r, i, j]) == pytest.approx(float(contrast_ratio(m)), rel=1e-9)
+
+
+# ---- many repeats from the Gram matrix, and the results-only artifact ------------------------
+
+from icl_book.analysis.spinglass import (gram_prediction_error, gram_stats, sampled_gram_stats,  # noqa: E402
+                                         train_repeats)
+
+
+@pytest.mark.parametrize("merged", [True, False])
+def test_batched_training_follows_each_single_run(merged):
+    """Repeats trained together from (G, b, c) end where separate autograd runs on the
+    prompts end: Adam acts entry by entry, and the quadratic form is the same loss."""
+    trains = [sample_prompts(40, 3, 8, _gen(20 + r)) for r in range(3)]
+    test = sample_prompts(100, 3, 8, _gen(30))
+    cfg = GradientTrainingConfig(lr=0.01, epochs=150)
+    g = _gen(31)
+    single = [train_linear_attention(t, test, cfg, merged=merged, generator=g) for t in trains]
+    batched = train_repeats(gram_stats(trains), gram_stats([test]), cfg, merged=merged, generator=_gen(31))
+    for r, run in enumerate(single):
+        torch.testing.assert_close(batched.W_init[r], run.W_init, rtol=0, atol=0)
+        torch.testing.assert_close(batched.W[r], run.W, rtol=1e-9, atol=1e-10)
+        assert float(batched.test_loss[r]) == pytest.approx(prediction_error(run.W, test), rel=1e-8)
+    assert batched.train_loss.shape == (150, 3)
+
+
+def test_gram_statistics_are_the_spin_glass_and_the_error():
+    prompts = sample_prompts(60, 3, 7, _gen(40))
+    stats = gram_stats([prompts])
+    sg, ref = stats.spin_glass(0, 0.2), spin_glass_of(prompts, 0.2)
+    for a, b in ((sg.J, ref.J), (sg.h, ref.h), (sg.lam, ref.lam)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+    W = torch.randn(4, 4, dtype=torch.float64, generator=_gen(41))
+    assert float(gram_prediction_error(W, stats)[0]) == pytest.approx(prediction_error(W, prompts), rel=1e-10)
+    # Drawn in chunks: the same statistics as the chunks drawn and stacked by hand.
+    chunked = sampled_gram_stats(50, 3, 7, [_gen(42)], chunk=20)
+    g = _gen(42)
+    parts = [sample_prompts(k, 3, 7, g) for k in (20, 20, 10)]
+    s = torch.cat([p.features() for p in parts]); y = torch.cat([p.y_query for p in parts])
+    torch.testing.assert_close(chunked.G[0], s.T @ s / 50, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(chunked.b[0], s.T @ y / 50, rtol=1e-12, atol=1e-14)
+
+
+def test_training_with_weight_decay_reaches_ridge_with_half_the_decay():
+    """Adam's L2 term wd adds wd * W to the gradient of the mean squared error, whose Hessian
+    is 2 G: the minimiser is the Boltzmann mean with lam0 = wd / 2, on every spin."""
+    train = gram_stats([sample_prompts(200, 3, 10, _gen(50))])
+    res = train_repeats(train, train, GradientTrainingConfig(lr=0.003, epochs=6000, weight_decay=0.2),
+                        generator=_gen(51))
+    ridge = boltzmann_gaussian(train.spin_glass(0, 0.1)).mean_matrix()
+    torch.testing.assert_close(res.W[0], ridge, rtol=0, atol=2e-3)
+
+
+def test_the_results_only_experiment_round_trips_through_the_store(tmp_store, tmp_path):
+    from icl_book import experiments
+    from icl_book.artifacts import ArtifactError
+    from icl_book.train import ConfigError
+
+    entry = experiments.run("spinglass", "smoke", store=tmp_store, run_root=tmp_path, progress=False)
+    assert set(entry["files"]) == {"results.json"} and entry["params"] == 0
+    for key in ("command", "commit", "device", "wall_time_s", "torch", "created"):
+        assert entry[key] not in (None, "")
+    res = tmp_store.results("spinglass-smoke")
+    ev, task = res["evaluation"], res["task"]
+    assert len(ev["heat_map"]["mean"]) == len(task["grid_Ns"]) and len(ev["heat_map"]["mean"][0]) == len(task["grid_Ps"])
+    assert len(ev["interpolation"]["merged"]["values"]) == task["peak_repeats"]
+    assert len(ev["error_against_context"]["gradient"]["mean"]) == len(task["curve_Ns"])
+    # The stored heat map is the package's grid, recomputed.
+    grid = contrast_ratio_grid(task["grid_d"], task["grid_Ps"], task["grid_Ns"], lam0=task["grid_lam0"],
+                               repeats=task["grid_repeats"], seed=task["seed"])
+    np.testing.assert_allclose(ev["heat_map"]["mean"], grid.mean.numpy(), rtol=1e-12)
+    with pytest.raises(ArtifactError, match="no file 'weights.safetensors'"):
+        tmp_store.weights("spinglass-smoke")
+    with pytest.raises(ConfigError, match="trains nothing"):
+        experiments.run("spinglass", "smoke", store=tmp_store, overrides={"lr": "1e-3"})

@@ -25,7 +25,7 @@ import torch
 
 from ..analysis.spinglass import (GradientTrainingConfig, boltzmann_gaussian, contrast_ratio, contrast_ratio_grid,
                                   gram_prediction_error, gram_stats, message_passing, sampled_gram_stats,
-                                  spin_glass_of, train_repeats)
+                                  spin_glass_of, train_linear_attention, train_repeats, zero_mode_fraction)
 from ..models.linear_attention import sample_prompts
 from ..train import EVAL_STREAM, step_generator
 from .base import Experiment, Profile
@@ -63,6 +63,16 @@ class SpinGlassStudy:
     peak_lr: float = 0.01
     peak_epochs: int = 3000
     n_test: int = 1000                     # test prompts (fresh tasks) for every test error
+    # few versus many tasks (Fig. 2): Adam lr 0.01, 300 full-batch epochs, no weight decay
+    few_many_d: int = 10
+    few_many_N: int = 100
+    few_many_Ps: tuple[int, ...] = (10, 1000)
+    few_many_seeds: int = 5
+    # message-passing marginals (Fig. 2): P = 5000, lam0 = 0.01
+    marginals_P: int = 5000
+    marginals_lam0: float = 0.01
+    # zero-mode fraction (Fig. S7): D = 20, N = 100, the paper's P values
+    zero_mode_Ps: tuple[int, ...] = (25, 100, 250, 400, 450)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -142,14 +152,43 @@ def interpolation_peak(s: SpinGlassStudy) -> dict:
     return out
 
 
+def few_many_and_marginals(s: SpinGlassStudy) -> dict:
+    """The chapter's cheap checks against the paper's numbers, stored so that claims can read
+    them: few versus many tasks, the message-passing marginals, the zero-mode fractions.
+    The chapter recomputes each of them on its own page and asserts that they agree."""
+    d, N = s.few_many_d, s.few_many_N
+    test = sample_prompts(s.n_test, d, N, step_generator(s.seed, 2))
+    few_many = {}
+    for P in s.few_many_Ps:
+        runs = [train_linear_attention(sample_prompts(P, d, N, step_generator(s.seed, 10 + seed)), test,
+                                       GradientTrainingConfig(), generator=torch.Generator().manual_seed(seed))
+                for seed in range(s.few_many_seeds)]
+        few_many[str(P)] = {"test_loss": [float(r.test_loss[-1]) for r in runs],
+                            "contrast_ratio": [float(contrast_ratio(r.W)) for r in runs]}
+    train = sample_prompts(s.marginals_P, d, N, step_generator(s.seed, 1))
+    sg = spin_glass_of(train, s.marginals_lam0)
+    mp, exact = message_passing(sg, s.beta), boltzmann_gaussian(sg, s.beta)
+    m, v = mp.mean_matrix(), mp.var_matrix()
+    off = m[:d, :d] - torch.diag(m.diagonal()[:d])
+    draws = sample_prompts(max(s.zero_mode_Ps), s.grid_d, s.few_many_N, step_generator(s.seed, 3))
+    return {"few_many": few_many, "predict_zero": float((test.y_query ** 2).mean()),
+            "marginals": {"converged": mp.converged, "sweeps": mp.iterations,
+                          "diag_mean": m.diagonal()[:d].tolist(), "exact_diag_mean": exact.mean_matrix().diagonal()[:d].tolist(),
+                          "max_offdiag_mean": float(off.abs().max()), "diag_var": v.diagonal()[:d].tolist(),
+                          "zero_mode_var": v[:, -1].tolist(), "one_over_beta_lam0": 1 / (s.beta * s.marginals_lam0),
+                          "relative_bias": float((mp.mean - exact.mean).norm() / exact.mean.norm())},
+            "zero_modes": {"d": s.grid_d, "Ps": list(s.zero_mode_Ps),
+                           "fraction": [zero_mode_fraction(draws.subset(P).features()) for P in s.zero_mode_Ps]}}
+
+
 def compute_spinglass(p: Profile) -> dict:
     s: SpinGlassStudy = p.task
     threads = torch.get_num_threads()
     torch.set_num_threads(1)   # small solves: one thread each (see contrast_ratio_grid)
     try:
         out, wall = {}, {}
-        for key, fn in (("heat_map", heat_map), ("error_against_context", error_against_context),
-                        ("interpolation", interpolation_peak)):
+        for key, fn in (("checks", few_many_and_marginals), ("heat_map", heat_map),
+                        ("error_against_context", error_against_context), ("interpolation", interpolation_peak)):
             t0 = time.perf_counter()
             out[key] = fn(s)
             wall[key] = round(time.perf_counter() - t0, 1)
@@ -166,7 +205,8 @@ def _profiles() -> dict[str, Profile]:
     smoke = SpinGlassStudy(grid_d=4, grid_Ps=(10, 20, 40), grid_Ns=(4, 8), grid_repeats=2, mp_row_Ps=(20, 40),
                            curve_d=4, curve_P=200, curve_Ns=(10, 20), curve_repeats=2, curve_epochs=200,
                            peak_d=4, peak_N=10, peak_alphas=(0.5, 1.0, 2.0), peak_repeats=2, peak_epochs=200,
-                           n_test=100)
+                           n_test=100, few_many_d=3, few_many_N=10, few_many_Ps=(5, 50), few_many_seeds=2,
+                           marginals_P=100, zero_mode_Ps=(5, 30))
     cpu = SpinGlassStudy(curve_repeats=10, peak_alphas=_CPU_ALPHAS, peak_repeats=10)
     return {
         "smoke": Profile(smoke, None, None, note="tiny sizes, for the tests"),
