@@ -94,3 +94,85 @@ LI_2025 = {
     "mp_diag_mean": (0.84, 0.87),
     "mp_diag_var": (0.078, 0.092),
 }
+
+
+# Li, Bai & Huang (PRE 2025): the values the scorecard compares with, and the curves the chapter
+# draws beside ours, read from the result files of the official repository (fig-2, fig-4/data,
+# fig-S1/data-a, fig-S7, fig-S8/data; means over the repeats the scripts ran).
+LI_2025_VALUES = {
+    "zero_mode_fraction": PaperValue(None, "0.943, 0.773, 0.433, 0.093, 0.048 at P = 25, 100, 250, 400, 450",
+                                     "li2025spinglass", "zero-mode figure, D = 20, N = 100"),
+    "few_task_loss": PaperValue(2.10, "test loss 2.10 at P = 10, above the 1.0 of predicting 0", "li2025spinglass",
+                                "Fig. 2, D = 10, N = 100, 300 epochs"),
+    "many_task_loss": PaperValue(0.114, "test loss 0.114 at P = 1000", "li2025spinglass",
+                                 "Fig. 2, D = 10, N = 100, 300 epochs"),
+    "mp_diag_mean": PaperValue(0.855, "diagonal means 0.84–0.87", "li2025spinglass",
+                               "Fig. 2, D = 10, P = 5000, λ0 = 0.01"),
+    "mp_diag_var": PaperValue(0.085, "diagonal variances 0.078–0.092", "li2025spinglass",
+                              "Fig. 2, D = 10, P = 5000, λ0 = 0.01"),
+    "contrast_ratio_N100": PaperValue(None, "0.33, 0.52, 0.68, 0.77, 0.87 at P = 100, 200, 400, 600, 1000",
+                                      "li2025spinglass", "Fig. 4a, D = 20, λ0 = 1, N = 100"),
+    "mp_error_N20": PaperValue(0.534, "0.534 ± 0.030 at N = 20 (50 repeats)", "li2025spinglass",
+                               "Fig. 4b, D = 20, P = 10⁴, λ0 = 0.01"),
+    "mp_error_N200": PaperValue(0.113, "0.113 ± 0.005 at N = 200 (50 repeats)", "li2025spinglass",
+                                "Fig. 4b, D = 20, P = 10⁴, λ0 = 0.01"),
+    "gd_error_N200": PaperValue(0.106, "0.106 ± 0.005 at N = 200 (50 repeats)", "li2025spinglass",
+                                "Fig. 4b, Adam 1e-3, weight decay 0.01, 5000 epochs"),
+    "peak_merged": PaperValue(4.98, "4.98 ± 1.25 at α = 1.05 (50 repeats)", "li2025spinglass",
+                              "Fig. S1a, D = 20, N = 100, no weight decay"),
+    "peak_separate": PaperValue(9.15, "9.15 ± 3.53 at α = 1.05 (50 repeats)", "li2025spinglass",
+                                "Fig. S1a, D = 20, N = 100, no weight decay"),
+    "peak_alpha": PaperValue(1.05, "α = 1.05, for both models", "li2025spinglass", "Fig. S1a"),
+    "error_alpha_2": PaperValue(0.395, "0.395 ± 0.036 at α = 2 (merged)", "li2025spinglass", "Fig. S1a"),
+    "architectures": PaperValue(None, "softmax attention 0.40 / 0.28 and a transformer about 0.41 / 0.27, "
+                                      "against linear attention 0.19 / 0.11, at N = 100 / 200",
+                                "li2025spinglass", "Fig. S8, D = 20"),
+}
+
+LI_2025_CURVES = {
+    # Fig. 4b: test error against N, message passing and gradient training (mean over 50 repeats)
+    "error_vs_N": {"N": [20, 40, 60, 80, 100, 120, 140, 160, 180, 200],
+                   "message_passing": [0.534, 0.362, 0.277, 0.224, 0.192, 0.166, 0.148, 0.135, 0.124, 0.113],
+                   "gradient": [0.536, 0.358, 0.275, 0.220, 0.189, 0.161, 0.142, 0.129, 0.116, 0.106]},
+    # Fig. S1a: test error against alpha = P / D^2 without weight decay (mean and std over 50 repeats)
+    "interpolation": {"alpha": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15,
+                                1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 2.0],
+                      "merged": [2.841, 2.625, 2.457, 2.308, 2.202, 2.052, 2.012, 2.009, 2.072, 2.325, 2.794, 4.037,
+                                 4.976, 3.418, 2.379, 1.539, 0.982, 0.800, 0.625, 0.548, 0.498, 0.452, 0.422, 0.395],
+                      "merged_std": [0.320, 0.223, 0.259, 0.228, 0.224, 0.192, 0.223, 0.264, 0.246, 0.306, 0.538, 0.927,
+                                     1.250, 0.707, 0.621, 0.306, 0.129, 0.090, 0.065, 0.050, 0.045, 0.037, 0.033, 0.036],
+                      "separate": [2.159, 1.951, 1.808, 1.660, 1.624, 1.573, 1.564, 1.704, 1.837, 2.100, 2.669, 4.586,
+                                   9.153, 4.023, 2.393, 1.559, 1.027, 0.754, 0.631, 0.546, 0.489, 0.457, 0.418, 0.385],
+                      "separate_std": [0.284, 0.235, 0.174, 0.147, 0.166, 0.150, 0.178, 0.213, 0.280, 0.289, 0.675,
+                                       1.488, 3.528, 1.308, 0.667, 0.266, 0.160, 0.084, 0.065, 0.053, 0.034, 0.040,
+                                       0.034, 0.024]},
+    # Fig. S8: softmax attention (SA) and a full transformer (TF) against N
+    "architectures": {"SA": {"N": [40, 60, 80, 100, 120, 140, 160, 180, 200],
+                             "error": [0.607, 0.528, 0.446, 0.398, 0.350, 0.325, 0.294, 0.282, 0.279]},
+                      "TF": {"N": [50, 70, 90, 110, 130, 150, 170, 190],
+                             "error": [0.566, 0.478, 0.410, 0.372, 0.329, 0.296, 0.279, 0.266]}},
+}
+
+# Raventós, Paul, Chen & Ganguli (NeurIPS 2023): transformers trained on linear regression with a
+# finite pool of M tasks (D = 8, K = 16 examples, noise variance 0.25).
+RAVENTOS_2023 = {
+    "threshold": PaperValue(None, "between 2^14 and 2^15 pretraining tasks (8 layers, width 128, 2 heads)",
+                            "raventos2023pretraining", "task-diversity threshold"),
+    "threshold_small": PaperValue(None, "between 2^11 and 2^12 for a 4-layer, 64-wide model",
+                                  "raventos2023pretraining", "task-diversity threshold, smaller models"),
+    "below": PaperValue(None, "below the threshold the transformer behaves like dMMSE, Bayes for the finite pool",
+                        "raventos2023pretraining", "task-diversity threshold"),
+    "above": PaperValue(None, "above it, like ridge, Bayes for the Gaussian prior, also on tasks outside the pool",
+                        "raventos2023pretraining", "task-diversity threshold"),
+    "setting": PaperValue(None, "D = 8, K = 16, σ² = 0.25; 8 layers, width 128, 2 heads; batch 256, 500k steps",
+                          "raventos2023pretraining", "experimental setup"),
+}
+
+# Lu, Letey, Zavatone-Veth, Maiti & Pehlevan (PNAS 2025): linear attention on the same features,
+# in the limit d -> infinity with K = kappa d pretraining tasks and n = tau d^2 pretraining samples.
+LU_2025 = {
+    "tau": PaperValue(1.0, "double descent in the pretraining samples, peaked at τ = n / d² = 1", "lu2025asymptotic",
+                      "asymptotic theory"),
+    "kappa": PaperValue(1.0, "a transition from memorising the tasks to in-context learning near κ = K / d ≈ 1",
+                        "lu2025asymptotic", "asymptotic theory"),
+}
