@@ -222,3 +222,118 @@ SPINGLASS = Experiment("spinglass", "spinglass",
                        "The spin glass of linear attention: heat map, error against N, interpolation peak "
                        "(Li, Bai & Huang 2025); computed, not trained", _profiles(), None, None,
                        compute=compute_spinglass)
+
+
+# ---- softmax attention and a transformer against linear attention (the paper's Fig. S8) ------
+
+class SoftmaxAttentionRegressor(torch.nn.Module):
+    """The linear-attention model with a softmax over keys: ``y_hat = gamma sum_i y_i a_i`` with
+    ``a = softmax_i(z_i^T W z_q)`` over the ``N + 1`` columns of the prompt (the query's label is
+    0), ``W [D + 1, D + 1]`` merged key-query weights and ``gamma`` a learned output scale (a
+    convex combination of labels alone cannot reach their scale). Reads tokens ``[B, N + 1, D + 1]``."""
+
+    def __init__(self, d: int):
+        super().__init__()
+        self.W = torch.nn.Parameter(torch.randn(d + 1, d + 1) / math.sqrt(d + 1))
+        self.gamma = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        scores = tokens @ (self.W @ tokens[:, -1, :, None])                 # [B, N + 1, 1]
+        a = scores.squeeze(-1).softmax(dim=1)
+        return self.gamma * (a * tokens[:, :, -1]).sum(1)                   # [B]
+
+
+class FixedPromptsProblem:
+    """Minibatches from a fixed set of prompts ``tokens [P, N + 1, D + 1]`` (the columns of
+    ``Z``, query last, its label zeroed) with query labels ``y [P]``: the finite pretraining set
+    of the spin glass, for the book's training loop. The loss is the squared error at the query."""
+
+    def __init__(self, tokens: torch.Tensor, y: torch.Tensor):
+        self.tokens, self.y = tokens, y
+
+    def batch(self, step: int, batch_size: int, seed: int, device: torch.device):
+        idx = torch.randint(len(self.y), (batch_size,), generator=step_generator(seed, step))
+        return self.tokens[idx].to(device), self.y[idx].to(device)
+
+    @staticmethod
+    def predict(model, tokens: torch.Tensor) -> torch.Tensor:
+        out = model(tokens)
+        return out[:, -1, 0] if out.dim() == 3 else out
+
+    def loss(self, model, batch) -> torch.Tensor:
+        tokens, y = batch
+        return torch.nn.functional.mse_loss(self.predict(model, tokens).float(), y)
+
+
+@dataclass(frozen=True)
+class ArchitectureStudy:
+    seed: int = 0
+    d: int = 10
+    Ns: tuple[int, ...] = (50, 100)
+    n_prompts: int = 10_000
+    n_test: int = 1000
+    lam0: float = 0.01               # the exact Boltzmann mean (what message passing approximates)
+    steps: int = 1500                # softmax attention and the transformer: AdamW minibatches
+    batch_size: int = 128
+    lr_softmax: float = 1e-2
+    lr_transformer: float = 1e-3
+    n_layer: int = 2
+    n_head: int = 4
+    d_model: int = 64
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def compute_architectures(p: Profile) -> dict:
+    """Test error on fresh tasks of linear attention (the exact Boltzmann mean at lam0), softmax
+    attention and the book's transformer, each trained on the same P prompts, for each N."""
+    import tempfile
+
+    from ..models import Transformer, TransformerConfig
+    from ..train import TrainConfig, train
+
+    s: ArchitectureStudy = p.task
+    out = {"Ns": list(s.Ns), "linear": [], "softmax": [], "transformer": [], "predict_zero": [], "wall_time_s": {}}
+    for k, N in enumerate(s.Ns):
+        tr = sample_prompts(s.n_prompts, s.d, N, step_generator(s.seed, 100 + k))
+        te = sample_prompts(s.n_test, s.d, N, step_generator(s.seed, 100 + k, EVAL_STREAM))
+        exact = boltzmann_gaussian(spin_glass_of(tr, s.lam0), 100.0).mean_matrix()
+        out["linear"].append(float(gram_prediction_error(exact, gram_stats([te]))[0]))
+        out["predict_zero"].append(float((te.y_query ** 2).mean()))
+        tokens = {name: prompts.matrix().transpose(1, 2).float() for name, prompts in (("train", tr), ("test", te))}
+        problem = FixedPromptsProblem(tokens["train"], tr.y_query.float())
+        for name in ("softmax", "transformer"):
+            torch.manual_seed(s.seed)
+            model = (SoftmaxAttentionRegressor(s.d) if name == "softmax" else
+                     Transformer(TransformerConfig(d_in=s.d + 1, d_out=1, n_ctx=N + 1, n_layer=s.n_layer,
+                                                   n_head=s.n_head, d_model=s.d_model)))
+            cfg = TrainConfig(steps=s.steps, batch_size=s.batch_size, warmup_steps=max(1, s.steps // 20),
+                              lr=s.lr_softmax if name == "softmax" else s.lr_transformer, seed=s.seed,
+                              log_every=max(1, s.steps // 10), checkpoint_every=0)
+            with tempfile.TemporaryDirectory() as run_dir:
+                res = train(model, problem, cfg, run_dir, progress=False)
+            with torch.no_grad():
+                y_hat = FixedPromptsProblem.predict(res.model.eval(), tokens["test"]).double()
+            out[name].append(float(((y_hat - te.y_query) ** 2).mean()))
+            out["wall_time_s"][f"{name}-N{N}"] = round(res.wall_time_s, 1)
+    return out
+
+
+def _arch_profiles() -> dict[str, Profile]:
+    smoke = ArchitectureStudy(d=3, Ns=(8,), n_prompts=200, n_test=100, steps=30, batch_size=32, n_layer=1,
+                              d_model=16, n_head=2)
+    return {
+        "smoke": Profile(smoke, None, None, note="tiny sizes, for the tests"),
+        "cpu": Profile(ArchitectureStudy(), None, None,
+                       note="D = 10 and N = 50, 100 instead of D = 20 and N up to 200; a 2-layer, 64-wide "
+                            "transformer; 1500 AdamW steps of 128 prompts"),
+        "paper": Profile(ArchitectureStudy(d=20, Ns=(100, 200), steps=20_000, n_layer=4, d_model=128), None, None,
+                         note="the paper's D = 20 and N = 100, 200; model and budget ours (the paper gives neither)"),
+    }
+
+
+SPINGLASS_ARCH = Experiment("spinglass-arch", "spinglass",
+                            "Softmax attention and a transformer against linear attention on the spin glass's "
+                            "prompts (Li, Bai & Huang 2025, Fig. S8); trained here, results only",
+                            _arch_profiles(), None, None, compute=compute_architectures)
