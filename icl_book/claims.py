@@ -248,6 +248,20 @@ for _id, _statement, _paper, _compute, _judge in (
                        profile="cpu", source=_SPINGLASS, compute=_compute, judge=_judge))
 
 
+def _arch_ratio(model: str):
+    """Test error of ``model`` over that of linear attention at the longest context (N / D = 10)."""
+    return lambda r: r["evaluation"][model][-1] / r["evaluation"]["linear"][-1]
+
+
+for _model, _label in (("softmax", "softmax attention"), ("transformer", "the book's transformer (2 layers, width 64)")):
+    register(ClaimSpec(
+        id=f"spinglass.{_model}-vs-linear", chapter="spinglass",
+        statement=f"On the glass's prompts (D = 10, N = 100, P = 10⁴), test error of {_label} over that of "
+                  f"linear attention: the paper finds it worse.",
+        paper=LI_2025_VALUES[f"{_model}_ratio"], profile="cpu", source="spinglass-arch-cpu",
+        compute=_arch_ratio(_model), judge=lambda v: "reproduced" if v >= 1.5 else "partly" if v > 1.0 else "not reproduced"))
+
+
 def _td_distance_ratio(r: dict) -> float:
     """On fresh Gaussian tasks: the transformer's mean squared distance to dMMSE over that to
     ridge (averaged over prompt positions). Below 1: closer to dMMSE."""

@@ -124,6 +124,10 @@ LI_2025_VALUES = {
                                 "Fig. S1a, D = 20, N = 100, no weight decay"),
     "peak_alpha": PaperValue(1.05, "α = 1.05, for both models", "li2025spinglass", "Fig. S1a"),
     "error_alpha_2": PaperValue(0.395, "0.395 ± 0.036 at α = 2 (merged)", "li2025spinglass", "Fig. S1a"),
+    "softmax_ratio": PaperValue(2.47, "softmax attention 0.279 against message passing 0.113 at N = 200: 2.5 times",
+                                "li2025spinglass", "Fig. S8, D = 20"),
+    "transformer_ratio": PaperValue(2.25, "a transformer 0.266 against message passing 0.118 at N = 190: 2.3 times",
+                                    "li2025spinglass", "Fig. S8, D = 20"),
     "architectures": PaperValue(None, "softmax attention 0.40 / 0.28 and a transformer about 0.41 / 0.27, "
                                       "against linear attention 0.19 / 0.11, at N = 100 / 200",
                                 "li2025spinglass", "Fig. S8, D = 20"),
@@ -166,6 +170,10 @@ RAVENTOS_2023 = {
                         "raventos2023pretraining", "task-diversity threshold"),
     "setting": PaperValue(None, "D = 8, K = 16, σ² = 0.25; 8 layers, width 128, 2 heads; batch 256, 500k steps",
                           "raventos2023pretraining", "experimental setup"),
+    # the same thresholds as numbers, for the chapter's figure: (lower, upper) pool sizes at D = 8
+    "d": 8,
+    "threshold_range": (2 ** 14, 2 ** 15),
+    "threshold_small_range": (2 ** 11, 2 ** 12),
 }
 
 # Lu, Letey, Zavatone-Veth, Maiti & Pehlevan (PNAS 2025): linear attention on the same features,
