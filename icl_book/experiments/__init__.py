@@ -20,6 +20,7 @@ from ..artifacts import ArtifactStore, device_description, git_commit
 from ..train import ConfigError, train, with_overrides
 from .base import PROFILES, Experiment, LanguageModelProblem, Profile, model_kind, run_computation
 from .ginc import GINC_EXPERIMENTS
+from .retrieval import RETRIEVAL_EXPERIMENTS
 from .linreg import LINREG, RegressionProblem, eval_prompts, evaluate_regression, summarise
 from .spinglass import SPINGLASS, SPINGLASS_ARCH
 from .taskdiv import TASKDIV_EXPERIMENTS
@@ -27,7 +28,7 @@ from .taskdiv import TASKDIV_EXPERIMENTS
 __all__ = ["PROFILES", "Profile", "Experiment", "LanguageModelProblem", "RegressionProblem", "EXPERIMENTS",
            "get", "run", "artifact_name", "model_kind", "eval_prompts", "evaluate_regression", "summarise"]
 
-EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (LINREG, *GINC_EXPERIMENTS, SPINGLASS, SPINGLASS_ARCH, *TASKDIV_EXPERIMENTS)}
+EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (LINREG, *GINC_EXPERIMENTS, *RETRIEVAL_EXPERIMENTS, SPINGLASS, SPINGLASS_ARCH, *TASKDIV_EXPERIMENTS)}
 
 
 def get(name: str) -> Experiment:

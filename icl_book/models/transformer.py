@@ -49,6 +49,7 @@ class TransformerConfig:
     d_mlp: int | None = None       # MLP hidden width; None means 4 * d_model
     dropout: float = 0.0
     tie_embeddings: bool = True    # share the token embedding with the unembedding
+    layer_norm: bool = True        # False: no normalisation (for weights set by hand, as in a proof)
 
     def __post_init__(self):
         for name in ("n_layer", "n_head", "d_model", "n_ctx"):
@@ -134,12 +135,16 @@ class MLP(nn.Module):
         return self.proj(F.gelu(self.fc(x), approximate="tanh"))
 
 
+def _norm(cfg: TransformerConfig) -> nn.Module:
+    return nn.LayerNorm(cfg.d_model) if cfg.layer_norm else nn.Identity()
+
+
 class Block(nn.Module):
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
-        self.ln1 = nn.LayerNorm(cfg.d_model)
+        self.ln1 = _norm(cfg)
         self.attn = Attention(cfg)
-        self.ln2 = nn.LayerNorm(cfg.d_model)
+        self.ln2 = _norm(cfg)
         self.mlp = MLP(cfg)
         self.drop = nn.Dropout(cfg.dropout)
 
@@ -170,7 +175,7 @@ class Transformer(nn.Module):
         self.pos = nn.Embedding(cfg.n_ctx, cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
-        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.ln_f = _norm(cfg)
         n_out = cfg.vocab_size if cfg.vocab_size is not None else cfg.d_out
         self.unembed = nn.Linear(cfg.d_model, n_out, bias=cfg.vocab_size is None)
         self.apply(self._init_weights)

@@ -1,0 +1,136 @@
+"""The sparse-retrieval chapter (after Abernethy, Agarwal, Marinov & Warmuth, ALT 2024):
+transformers trained on 1-sparse retrieval prompts, each beside the exact Bayes predictor, in
+two families:
+
+- ``retrieval-d{d}q{q}``: the basic format (fixed input length, a unique delimiter, examples at
+  known positions), for several input lengths d and alphabet sizes q;
+- ``segment-*``: d = 8, q = 4 behind a preamble of random length, so that the model must find
+  where examples start, under delimiters of growing ambiguity and with the structure that
+  restores segmentation.
+
+The model is trained on every label of the prompt at once (cross-entropy on the label token,
+read at each true ``▷``), so one prompt scores every n from 0 to ``n_examples``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from ..bayes.retrieval import posterior
+from ..models import TransformerConfig
+from ..tasks.retrieval import RetrievalPrompts, RetrievalTask
+from ..train import EVAL_STREAM, TrainConfig, seed_for
+from .base import Experiment, Profile
+
+
+class RetrievalProblem:
+    """Batches of retrieval prompts (a pure function of seed and step) and the label loss."""
+
+    def __init__(self, task: RetrievalTask):
+        self.task = task
+
+    def batch(self, step: int, batch_size: int, seed: int, device: torch.device):
+        prompts = self.task.sample(batch_size, seed_for(seed, step))
+        return tuple(torch.from_numpy(a).to(device) for a in (prompts.tokens, prompts.query, prompts.labels))
+
+    def loss(self, model, batch) -> torch.Tensor:
+        tokens, query, labels = batch
+        logits = model(tokens)
+        at_query = logits.gather(1, query[..., None].expand(-1, -1, logits.shape[-1]))   # [B, n + 1, V]
+        return torch.nn.functional.cross_entropy(at_query.float().flatten(0, 1), labels.flatten())
+
+
+def eval_set(task: RetrievalTask, n_prompts: int, seed: int = 0) -> RetrievalPrompts:
+    """Held-out prompts from the evaluation stream (never a training batch)."""
+    return task.sample(n_prompts, seed_for(seed, 0, EVAL_STREAM))
+
+
+@torch.no_grad()
+def query_logits(model, prompts: RetrievalPrompts, batch: int = 250) -> np.ndarray:
+    """The model's next-token logits at every query: ``[B, n + 1, V]``."""
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    out = []
+    for i in range(0, len(prompts.tokens), batch):
+        tokens = torch.from_numpy(prompts.tokens[i:i + batch]).to(device)
+        logits = model(tokens).to(dtype)
+        q = torch.from_numpy(prompts.query[i:i + batch]).to(device)
+        out.append(logits.gather(1, q[..., None].expand(-1, -1, logits.shape[-1])).double().cpu().numpy())
+    return np.concatenate(out)
+
+
+def _mean_ci(hits: np.ndarray) -> dict:
+    """Mean over prompts and a normal-approximation 95 % interval, per n."""
+    mean = hits.mean(0)
+    half = 1.96 * hits.std(0, ddof=1) / np.sqrt(len(hits))
+    return {"mean": mean.tolist(), "lo": (mean - half).tolist(), "hi": (mean + half).tolist()}
+
+
+def evaluate_retrieval(model, profile: Profile) -> dict:
+    """Accuracy against n for the model and the exact Bayes predictor on the same prompts, and
+    the Bayes posterior mass on the true coordinate."""
+    task = profile.task
+    prompts = eval_set(task, profile.eval_prompts)
+    logits = query_logits(model, prompts)
+    model_hits = (logits.argmax(-1) == prompts.labels).astype(float)
+    post = posterior(task, prompts.tokens, prompts.query)
+    bayes_hits = post.accuracy(prompts.labels)
+    q_count = post.coordinate.shape[1]
+    mass = np.take_along_axis(post.coordinate, np.repeat(prompts.j_star[:, None, None], q_count, 1), 2)[..., 0]
+    return {"n": list(range(task.n_examples + 1)),
+            "accuracy": {"model": _mean_ci(model_hits), "bayes": _mean_ci(bayes_hits)},
+            "bayes_mass_on_j_star": mass.mean(0).tolist(),
+            "chance": 1 / task.q}
+
+
+# ---- profiles ---------------------------------------------------------------------------------
+
+def _model(task: RetrievalTask, **kw) -> TransformerConfig:
+    return TransformerConfig(vocab_size=task.vocab_size, n_ctx=task.seq_len, **kw)
+
+
+_SMOKE_TRAIN = TrainConfig(steps=300, batch_size=32, lr=3e-3, warmup_steps=30, log_every=50, checkpoint_every=150)
+_CPU_TRAIN = TrainConfig(steps=2000, batch_size=64, lr=1e-3, warmup_steps=100, log_every=50,
+                         checkpoint_every=500)
+_PAPER_TRAIN = TrainConfig(steps=50_000, batch_size=128, lr=3e-4, warmup_steps=1000, log_every=500,
+                           checkpoint_every=5000)
+
+
+def _profiles(task: RetrievalTask, note: str, cpu_train: TrainConfig = _CPU_TRAIN) -> dict[str, Profile]:
+    smoke = dataclasses.replace(task, n_examples=min(task.n_examples, 6))
+    return {
+        "smoke": Profile(smoke, _model(smoke, n_layer=2, n_head=2, d_model=32), _SMOKE_TRAIN, eval_prompts=200),
+        "cpu": Profile(task, _model(task, n_layer=3, n_head=4, d_model=64), cpu_train, eval_prompts=2000,
+                       note=note),
+        "paper": Profile(task, _model(task, n_layer=6, n_head=8, d_model=256), _PAPER_TRAIN, eval_prompts=5000,
+                         note="the paper's models and budgets are not public: a 6-layer, 256-wide model for "
+                              "50,000 steps (one GPU)"),
+    }
+
+
+BASIC = {"d8q4": RetrievalTask(d=8, q=4, n_examples=12), "d16q2": RetrievalTask(d=16, q=2, n_examples=12)}
+SEGMENT = {
+    "unique": RetrievalTask(d=8, q=4, n_examples=12, preamble=8),
+    "rho30": RetrievalTask(d=8, q=4, n_examples=12, preamble=8, rho=0.3),
+    "varlen": RetrievalTask(d=8, q=4, n_examples=12, preamble=8, rho=0.3, min_len=5),
+    "varlen-end": RetrievalTask(d=8, q=4, n_examples=12, preamble=8, rho=0.3, min_len=5, end_delimiter=True),
+}
+SEGMENT_LABELS = {
+    "unique": "a unique delimiter",
+    "rho30": "▷ inside inputs (ρ = 0.3)",
+    "varlen": "▷ inside inputs, lengths 5–8",
+    "varlen-end": "… and a second delimiter ◁",
+}
+
+RETRIEVAL_EXPERIMENTS = [
+    *(Experiment(f"retrieval-{key}", "retrieval",
+                 f"1-sparse retrieval in context, d = {t.d}, q = {t.q} (after Abernethy et al. 2024)",
+                 _profiles(t, "the book's formalisation; no model or budget is given in the paper"),
+                 lambda p: RetrievalProblem(p.task), evaluate_retrieval) for key, t in BASIC.items()),
+    *(Experiment(f"segment-{key}", "retrieval", f"1-sparse retrieval behind a preamble: {SEGMENT_LABELS[key]}",
+                 _profiles(t, "the book's formalisation of the segmentation experiment"),
+                 lambda p: RetrievalProblem(p.task), evaluate_retrieval) for key, t in SEGMENT.items()),
+]

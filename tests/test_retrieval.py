@@ -1,0 +1,195 @@
+"""The sparse-retrieval chapter: generator, closed forms, the exact Bayes predictor, the
+hand-built transformer, and a smoke-scale model that learns."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from icl_book.bayes.retrieval import consistent_set_sizes, posterior
+from icl_book.models.constructions import noise_temperature, retrieval_transformer
+from icl_book.tasks.retrieval import (RetrievalTask, identification_probability, random_pick_accuracy,
+                                      segmentation_examples_sufficient)
+
+
+# ---- generator --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kw", [{}, {"preamble": 5}, {"rho": 0.3, "preamble": 5}, {"min_len": 4, "rho": 0.2},
+                                {"label_alphabet": "disjoint", "rho": 0.3}, {"end_delimiter": True, "min_len": 5}])
+def test_layout_labels_and_delimiters(kw):
+    task = RetrievalTask(d=6, q=3, n_examples=5, **kw)
+    p = task.sample(300, 0)
+    B, n = len(p.tokens), task.n_examples
+    b = np.arange(B)[:, None]
+    assert p.tokens.shape == (B, task.seq_len) and (p.tokens[:, 0] == task.bos).all()
+    assert (p.tokens[b, p.query] == task.delim).all()                       # every query is a ▷
+    assert (p.tokens[b, p.query[:, :-1] + 1] == p.labels[:, :-1]).all()    # the label follows it
+    symbol = p.inputs[np.arange(B)[:, None], np.arange(n + 1)[None, :], p.j_star[:, None]]
+    assert (p.labels == task.label_token(symbol)).all()                     # y = x[j*]
+    assert (p.j_star < task.shortest).all()
+    # Each input occupies the ℓ positions before its ▷.
+    for i in range(n + 1):
+        for j in range(task.d):
+            inside = j < p.lengths[:, i]
+            pos = p.query[:, i] - p.lengths[:, i] + j
+            assert (p.tokens[np.arange(B)[inside], pos[inside]] == p.inputs[inside, i, j]).all()
+    if task.end_delimiter:
+        assert (p.tokens[b, p.query[:, :-1] + 2] == task.end).all()
+    if task.label_alphabet == "disjoint":
+        assert (p.labels >= task.q + 4).all()
+
+
+def test_delimiter_rate_inside_inputs_is_rho():
+    task = RetrievalTask(d=10, q=5, n_examples=20, rho=0.25)
+    p = task.sample(400, 1)
+    rate = (p.inputs == task.delim).mean()
+    assert abs(rate - 0.25) < 4 * np.sqrt(0.25 * 0.75 / p.inputs.size)
+    symbols = p.inputs[p.inputs != task.delim]
+    assert np.allclose(np.bincount(symbols, minlength=5) / symbols.size, 0.2, atol=0.01)
+
+
+def test_variable_lengths_are_uniform_and_seeded():
+    task = RetrievalTask(d=8, q=4, n_examples=10, min_len=5)
+    p = task.sample(500, 7)
+    assert set(np.unique(p.lengths)) == {5, 6, 7, 8}
+    assert np.allclose(np.bincount(p.lengths.ravel())[5:] / p.lengths.size, 0.25, atol=0.02)
+    again = task.sample(500, 7)
+    assert (again.tokens == p.tokens).all() and not (task.sample(500, 8).tokens == p.tokens).all()
+
+
+@pytest.mark.parametrize("bad", [{"rho": 1.0}, {"min_len": 0}, {"min_len": 9}, {"q": 1},
+                                 {"label_alphabet": "other"}, {"rho": 0.1, "label_noise": 0.1}, {"d": 0}])
+def test_bad_config_is_refused(bad):
+    with pytest.raises(ValueError, match="RetrievalTask"):
+        RetrievalTask(**{"d": 8, **bad})
+
+
+# ---- closed forms -------------------------------------------------------------------------------
+
+def test_identification_closed_form_matches_monte_carlo():
+    rng = np.random.default_rng(0)
+    for d, q, ns in ((16, 2, (1, 2, 4, 8)), (64, 10, (1, 2, 4, 8))):
+        for n in ns:
+            x = rng.integers(0, q, size=(20_000, n, d))
+            alive = (x == x[..., :1]).all(1)           # j* = 0 without loss of generality
+            mc = (1 / alive.sum(1)).mean()             # a uniformly random consistent pick is right
+            assert abs(identification_probability(d, q, n) - mc) < 0.01, (d, q, n)
+    # Published Monte Carlo estimates (to their sampling error).
+    assert np.allclose(identification_probability(16, 2, [1, 2, 4, 8]), [.125, .248, .646, .971], atol=5e-3)
+    assert np.allclose(identification_probability(64, 10, [1, 2, 4, 8]), [.155, .740, .996, 1.0], atol=5e-3)
+    assert np.isclose(random_pick_accuracy(8, 4, 0), 1 / 8 + (7 / 8) / 4)
+
+
+def test_segmentation_bound_covers_the_wrong_phases():
+    period, rho, delta = 10, 0.3, 0.05
+    n = int(np.ceil(segmentation_examples_sufficient(period, rho, delta)))
+    assert (period - 1) * rho ** n <= delta < (period - 1) * rho ** (n - 1)
+
+
+# ---- the exact Bayes predictor --------------------------------------------------------------------
+
+def test_bayes_is_uniform_on_the_consistent_set():
+    task = RetrievalTask(d=8, q=3, n_examples=8)
+    p = task.sample(500, 2)
+    post = posterior(task, p.tokens, p.query)
+    sizes = consistent_set_sizes(p, task)
+    mass = np.take_along_axis(post.coordinate, np.repeat(p.j_star[:, None, None], 9, 1), 2)[..., 0]
+    assert np.allclose(mass, 1 / sizes, atol=1e-12)
+    assert np.allclose(post.predictive.sum(-1), 1)
+
+
+def _brute_force_predictive(task: RetrievalTask, tokens: np.ndarray, query: int) -> np.ndarray:
+    """Enumerate every (j*, preamble length, input lengths) and weigh it by its likelihood."""
+    q, seq = task.q, tokens[: query + 1]
+    p_tok = lambda t: (task.rho if t == task.delim else (1 - task.rho) / q if t < q else 0.0)  # noqa: E731
+    lengths = range(task.shortest, task.d + 1)
+    out = np.zeros(task.vocab_size)
+    for j in range(task.shortest):
+        for pre in range(task.preamble + 1):
+            max_examples = (query - pre) // (task.shortest + 2) + 1
+            for k in range(max_examples + 1):
+                for ls in itertools.product(lengths, repeat=k + 1):
+                    w = np.prod([p_tok(t) for t in seq[1:1 + pre]]) / (task.preamble + 1)
+                    pos = 1 + pre
+                    for i, ell in enumerate(ls):
+                        w *= np.prod([p_tok(t) for t in seq[pos:pos + ell]]) / len(lengths) if pos + ell <= query else 0
+                        if i == k:   # the test input must end right at the query
+                            w *= pos + ell == query
+                            break
+                        if pos + ell + 1 >= query or seq[pos + ell] != task.delim:
+                            w = 0
+                            break
+                        x = seq[pos + j]
+                        w *= seq[pos + ell + 1] == task.label_token(x) and (x < q or task.rho > 0)
+                        pos += ell + 2
+                    if w:
+                        out[task.label_token(seq[1 + pre + sum(l + 2 for l in ls[:-1]) + j])] += w
+    return out / out.sum()
+
+
+@pytest.mark.parametrize("kw", [{"preamble": 2, "rho": 0.3}, {"min_len": 2, "rho": 0.3, "preamble": 1},
+                                {"min_len": 2, "label_alphabet": "disjoint", "rho": 0.4}])
+def test_bayes_matches_brute_force_enumeration(kw):
+    task = RetrievalTask(d=3, q=2, n_examples=3, **kw)
+    p = task.sample(6, 4)
+    post = posterior(task, p.tokens, p.query)
+    for b in range(len(p.tokens)):
+        for i in range(task.n_examples + 1):
+            ref = _brute_force_predictive(task, p.tokens[b], p.query[b, i])
+            assert np.allclose(post.predictive[b, i], ref, atol=1e-10), (kw, b, i)
+
+
+def test_segmentation_costs_the_bayes_predictor_only_when_lengths_vary():
+    base = dict(d=8, q=4, n_examples=8, preamble=6)
+    acc = {}
+    for name, kw in {"unique": {}, "varlen": {"rho": 0.3, "min_len": 5},
+                     "varlen-end": {"rho": 0.3, "min_len": 5, "end_delimiter": True}}.items():
+        task = RetrievalTask(**base, **kw)
+        p = task.sample(1500, 5)
+        acc[name] = posterior(task, p.tokens, p.query).accuracy(p.labels).mean(0)
+    assert acc["unique"][-1] > 0.99 and acc["varlen-end"][-1] > 0.99
+    assert acc["varlen"][-1] < 0.97          # ambiguous delimiters and lengths: not identifiable
+
+
+# ---- the hand-built transformer ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("kw", [{"d": 6, "q": 3}, {"d": 5, "q": 4, "label_noise": 0.15}])
+def test_hand_built_transformer_is_the_bayes_predictor(kw):
+    task = RetrievalTask(n_examples=8, **kw)
+    p = task.sample(200, 9)
+    model = retrieval_transformer(task)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(p.tokens)).numpy()
+    got = logits[np.arange(200)[:, None], p.query]
+    ref = posterior(task, p.tokens, p.query).predictive
+    assert np.abs(got - ref).max() < 1e-9
+
+
+def test_noise_temperature_turns_counts_into_the_posterior():
+    q, eps, n = 4, 0.2, 6
+    beta = noise_temperature(q, eps)
+    counts = np.arange(n + 1)
+    likelihood = (1 - eps) ** counts * (eps / (q - 1)) ** (n - counts)
+    assert np.allclose(likelihood / likelihood.sum(), np.exp(beta * counts) / np.exp(beta * counts).sum())
+
+
+def test_hand_built_transformer_refuses_formats_it_cannot_read():
+    with pytest.raises(ValueError, match="basic format"):
+        retrieval_transformer(RetrievalTask(preamble=3))
+
+
+# ---- a model trained at smoke scale learns --------------------------------------------------------------
+
+def test_smoke_model_learns_retrieval_above_chance(tmp_path):
+    from icl_book import experiments
+    from icl_book.train import train
+
+    exp = experiments.get("retrieval-d8q4")
+    p = exp.profile("smoke")
+    result = train(exp.build_model(p), exp.problem(p), p.train, tmp_path, progress=False)
+    ev = exp.evaluate(result.model, p)
+    acc = np.array(ev["accuracy"]["model"]["mean"])
+    # Chance is 1/q; copying the most frequent symbol of x_test already beats it at n = 0.
+    assert acc[-3:].mean() > ev["chance"] + 0.2
+    assert acc[-1] > acc[0]
