@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 from .artifacts import ArtifactError, ArtifactStore
-from .papers import GARG_2022, PaperValue, ginc_curves
+from .papers import GARG_2022, XIE_2022, PaperValue, ginc_curves
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
 
@@ -161,6 +161,123 @@ for _key, (_paper_name, _label) in _GINC_MODELS.items():
         compute=lambda r: _ginc_accuracy(r, 10, 64) - _ginc_accuracy(r, 10, 0),
         judge=lambda v, target=_mean - _zero: ("reproduced" if v >= target / 2 and v > 0 else
                                                "partly" if v > 0 else "not reproduced")))
+
+
+def _grid(results: dict, key: str = "model") -> list[list[float]]:
+    grid = results["evaluation"]["accuracy"] if "evaluation" in results else results
+    return [[100 * v for v in row if v is not None] for row in grid[key]]
+
+
+def _grid_mean(results: dict) -> float:
+    values = [v for row in _grid(results) for v in row]
+    return sum(values) / len(values)
+
+
+def _largest_gain(results: dict) -> float:
+    """The largest change from n = 0 to the largest n, over k, in absolute value (points)."""
+    return max(abs(row[-1] - row[0]) for row in _grid(results))
+
+
+def _paper_range(section: str, v: int) -> tuple[float, float]:
+    values = [m for (name, vv, _), curve in ginc_curves().items() if name == section and vv == v
+              for m, _ in curve.values()]
+    return min(values), max(values)
+
+
+def _range_value(section: str, v: int) -> PaperValue:
+    lo, hi = _paper_range(section, v)
+    return PaperValue((lo + hi) / 2, f"flat, {lo}–{hi} % over every k and n", "xie2022explanation",
+                      f"GINC curves, {section}, V = {v}")
+
+
+@dataclass(frozen=True)
+class ModelClaimSpec(ClaimSpec):
+    """A claim whose value needs the trained model, not only its stored results: ``compute`` takes
+    ``(results, store, source)`` and may load the (verified) weights from the store."""
+
+    def evaluate(self, store: ArtifactStore | None = None) -> Claim:
+        store = store or ArtifactStore()
+        plain = {f: getattr(self, f) for f in ClaimSpec.__dataclass_fields__}
+        plain["compute"] = lambda results: self.compute(results, store, self.source)
+        return ClaimSpec(**plain).evaluate(store)
+
+
+def _order_spread(results: dict, store: ArtifactStore, source: str) -> float:
+    from .experiments.ginc import shipped_analysis
+
+    spreads = shipped_analysis(store, source)["order"]["model"]["spread"]
+    return sum(spreads) / len(spreads)
+
+
+def _unseen_mean(results: dict, store: ArtifactStore, source: str) -> float:
+    from .experiments.ginc import shipped_analysis
+
+    return _grid_mean(shipped_analysis(store, source)["unseen"]["released_code_unseen"])
+
+
+for _key in ("4l", "lstm"):
+    _label = _GINC_MODELS[_key][1]
+    register(ModelClaimSpec(
+        id=f"ginc.order-spread-{_key}.cpu", chapter="ginc",
+        statement=f"Example order matters: for {_label}, the spread (max − min) of accuracy over the 24 orders "
+                  f"of the same 4 examples (k = 10, V = 150), averaged over sets of examples.",
+        paper=XIE_2022["order_spread"], profile="cpu", source=f"ginc-{_key}-cpu",
+        compute=_order_spread, judge=within(10.0, 40.0, 5.0)))
+    register(ModelClaimSpec(
+        id=f"ginc.unseen-{_key}.cpu", chapter="ginc",
+        statement=f"Prompts from unseen concepts (made as the released code makes them): {_label}'s accuracy "
+                  f"stays low and flat; mean over every k and n (V = 150).",
+        paper=_range_value("4L-unseen-concepts", 150), profile="cpu", source=f"ginc-{_key}-cpu",
+        compute=_unseen_mean, judge=within(*_paper_range("4L-unseen-concepts", 150), 5.0)))
+
+register(ClaimSpec(
+    id="ginc.single-concept.cpu", chapter="ginc",
+    statement="Pretrained on a single concept, a model cannot learn in context: its accuracy, mean over "
+              "every k and n (V = 150).",
+    paper=_range_value("4L-single-concept", 150), profile="cpu", source="ginc-single-concept-cpu",
+    compute=_grid_mean, judge=within(*_paper_range("4L-single-concept", 150), 5.0)))
+register(ClaimSpec(
+    id="ginc.single-concept-flat.cpu", chapter="ginc",
+    statement="Pretrained on a single concept, accuracy does not grow with examples: the largest change "
+              "from n = 0 to n = 64, over k (points, V = 150).",
+    paper=PaperValue(_paper_flat := max(abs(ginc_curves()[("4L-single-concept", 150, k)][64][0]
+                                            - ginc_curves()[("4L-single-concept", 150, k)][0][0]) for k in (3, 5, 8, 10)),
+                     f"at most {_paper_flat:.1f} points", "xie2022explanation", "GINC curves, 4L-single-concept, V = 150"),
+    profile="cpu", source="ginc-single-concept-cpu", compute=_largest_gain, judge=at_most(5.0, 10.0)))
+register(ClaimSpec(
+    id="ginc.random-tokens.cpu", chapter="ginc",
+    statement="Pretrained on uniformly random tokens, a model has nothing to infer: its accuracy, mean over "
+              "every k and n (V = 150).",
+    paper=_range_value("4L-random-tokens", 150), profile="cpu", source="ginc-random-tokens-cpu",
+    compute=_grid_mean, judge=within(*_paper_range("4L-random-tokens", 150), 2.0)))
+
+
+def _low_temp_dip(results: dict) -> tuple[float, float]:
+    """At the k where accuracy falls furthest below zero-shot with 1 or 2 examples: (that fall,
+    and the recovery from the few-shot low to n = 64), in points."""
+    grid = results["evaluation"]["accuracy"]
+    i1, i2 = grid["n"].index(1), grid["n"].index(2)
+    rows = _grid(results)
+    falls = [row[0] - min(row[i1], row[i2]) for row in rows]
+    best = max(range(len(rows)), key=falls.__getitem__)
+    row = rows[best]
+    return falls[best], row[-1] - min(row[i1], row[i2])
+
+
+register(ClaimSpec(
+    id="ginc.low-temp-dip.cpu", chapter="ginc",
+    statement="At transition temperature 0.01, a few examples do worse than none: the largest fall of "
+              "accuracy from n = 0 to n = 1 or 2, over k (points, V = 100).",
+    paper=XIE_2022["low_temp_dip"], profile="cpu", source="ginc-low-temp-cpu",
+    compute=lambda r: _low_temp_dip(r)[0], judge=lambda v: "reproduced" if v >= 3 else "partly" if v > 0
+    else "not reproduced"))
+register(ClaimSpec(
+    id="ginc.low-temp-recovery.cpu", chapter="ginc",
+    statement="At transition temperature 0.01, more examples recover from the few-shot fall: points gained from "
+              "the n = 1 or 2 low to n = 64, at the k of the largest fall (V = 100).",
+    paper=XIE_2022["low_temp_dip"], profile="cpu", source="ginc-low-temp-cpu",
+    compute=lambda r: _low_temp_dip(r)[1], judge=lambda v: "reproduced" if v >= 3 else "partly" if v > 0
+    else "not reproduced"))
 
 
 # ---- the spin-glass chapter (Li, Bai & Huang 2025; Raventós et al. 2023) ---------------------

@@ -49,6 +49,12 @@ XIE_2022 = {
                                                "xie2022explanation", "experimental details"),
                      "LSTM": PaperValue(10 * 10_240_000, "10 epochs of 10.24M tokens", "xie2022explanation",
                                         "experimental details")},
+    # Sensitivity to example order: the same 4 examples in all 24 orders, 4-layer model, V = 50.
+    "order_spread": PaperValue(None, "10–40 % spread of accuracy over the 24 orders of the same 4 examples",
+                               "xie2022explanation", "example-order experiment, 4L, V = 50"),
+    # The low-temperature setting (transition temperature 0.01, 12 concepts, V = 100).
+    "low_temp_dip": PaperValue(None, "few-shot accuracy falls below zero-shot, then recovers with more examples",
+                               "xie2022explanation", "zero-shot vs few-shot experiment, τ = 0.01, V = 100"),
 }
 
 # The GINC paper's in-context accuracy curves, every (model, V, k, n), as read from the saved

@@ -19,6 +19,7 @@ import torch
 from ..bayes import pretraining_predictive
 from ..models import LSTMConfig, TransformerConfig
 from ..tasks import GINCConfig, build_hmms, make_prompts, pretraining_tokens
+from ..tasks.ginc import make_order_prompts
 from ..train import TrainConfig
 from .base import Experiment, LanguageModelProblem, Profile
 
@@ -114,6 +115,48 @@ def accuracy_grid(model, task: GINCTask, concepts: str = "pretrain") -> dict:
     return {"k": list(task.eval_k), "n": list(task.eval_n), "n_prompts": task.eval_prompts,
             "bayes_epsilon": task.bayes_epsilon,
             "model": as_list(acc), "bayes": as_list(bayes_acc), "bayes_mass_on_true_concept": as_list(mass)}
+
+
+def order_sensitivity(model, ginc, k: int = 10, n: int = 4, n_sets: int = 20, n_tests: int = 250,
+                      seed: int = EVAL_SEED + 7, epsilon: float = 0.0) -> dict:
+    """Accuracy on the same ``n`` examples in all ``n!`` orders (``make_order_prompts``), for the model
+    (``None``: skip it) and the exact pretraining predictive: ``[sets, orders]`` accuracies and, per
+    set, the spread (max - min over orders), all in %."""
+    pr = make_order_prompts(ginc, k, n, n_sets, n_tests, seed)
+    flat = pr.tokens.reshape(-1, pr.tokens.shape[-1])
+    labels = np.broadcast_to(pr.labels[:, None], pr.tokens.shape[:3]).reshape(-1)
+    shape = pr.tokens.shape[:3]
+    out = {"k": k, "n": n, "n_sets": n_sets, "n_tests": n_tests, "epsilon": epsilon}
+    exact = pretraining_predictive(ginc, flat, epsilon=epsilon, chunk=4096)
+    predictors = {"bayes": exact.prediction}
+    if model is not None:
+        predictors["model"] = last_token_predictions(model, flat, batch=1024)
+    for name, pred in predictors.items():
+        acc = 100 * (pred == labels).reshape(shape).mean(axis=2)            # [sets, orders]
+        out[name] = {"accuracy": acc.tolist(), "spread": (acc.max(1) - acc.min(1)).tolist()}
+    return out
+
+
+_ANALYSIS_CACHE: dict[tuple, dict] = {}
+
+
+def shipped_analysis(store, name: str, n_prompts: int = 200) -> dict:
+    """What the chapter and its claims measure on a shipped model beyond its training-time
+    evaluation: the order sensitivity (k = 10, 4 examples) and the accuracy grid on prompts from
+    unseen concepts, both as the paper describes them (``unseen``) and as its released code made
+    them (``released_code_unseen``). Computed once per process for each verified weight file."""
+    key = (str(store.root), name, store.entry(name)["files"]["weights.safetensors"], n_prompts)
+    if key not in _ANALYSIS_CACHE:
+        results = store.results(name)
+        task = GINCTask(**{**results["task"], "hmm": GINCConfig(**results["task"]["hmm"]),
+                           "eval_k": tuple(results["task"]["eval_k"]), "eval_n": tuple(results["task"]["eval_n"])})
+        model = store.model(name).eval()
+        small = replace(task, eval_prompts=n_prompts)
+        _ANALYSIS_CACHE[key] = {
+            "order": order_sensitivity(model, build_hmms(task.hmm), epsilon=task.bayes_epsilon),
+            "unseen": {kind: accuracy_grid(model, small, concepts=kind) for kind in ("unseen", "released_code_unseen")},
+        }
+    return _ANALYSIS_CACHE[key]
 
 
 def evaluate_ginc(model, p: Profile) -> dict:

@@ -248,6 +248,33 @@ def pretraining_tokens(ginc: GINC, n_docs: int, doc_len: int, seed: int) -> GINC
     return GINCDocuments(ginc.state_tokens[states].astype(np.int64), concepts, states)
 
 
+def _example_states(ginc: GINC, theta: np.ndarray, v0: np.ndarray, s0: np.ndarray, k: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Hidden states ``[P, m, k]`` of ``m`` examples per prompt: each a ``k``-step chain of concept
+    ``theta[p]`` from ``(v0[p, i], s0[p])``; the entity and property chains are drawn separately."""
+    P, m = v0.shape
+    Q = ginc.cfg.n_properties
+    v = np.broadcast_to(v0[..., None], (P, m, k)).copy()
+    s = np.empty((P, m, k), dtype=np.int64)
+    s[..., 0] = s0[:, None]
+    cdf_A = _cumulative(ginc.entity_transition)
+    cdf_B = _cumulative(ginc.property_transitions)[theta][:, None]   # [P, 1, Q, Q]
+    rows = np.arange(P)[:, None]
+    for j in range(1, k):
+        u = rng.random((2, P, m))
+        v[..., j] = _draw(cdf_A[v[..., j - 1]], u[0])
+        s[..., j] = _draw(cdf_B[rows, 0, s[..., j - 1]], u[1])
+    return v * Q + s
+
+
+def _prompt_start(ginc: GINC, s0: np.ndarray) -> np.ndarray:
+    """``[P, S]`` the prompt distribution's start of an example, ``(U{entities}, s0[p])``."""
+    E, Q = ginc.cfg.n_entities, ginc.cfg.n_properties
+    start = np.zeros((len(s0), E, Q))
+    start[np.arange(len(s0)), :, s0] = 1.0 / E
+    return start.reshape(len(s0), E * Q)
+
+
 @dataclass(frozen=True, eq=False)
 class GINCPrompts:
     tokens: np.ndarray          # [P, L] int64, L = n (k + 1) + k - 1
@@ -293,31 +320,134 @@ def make_prompts(ginc: GINC, k: int, n: int, n_prompts: int, seed: int,
     E, Q, S, P = cfg.n_entities, cfg.n_properties, cfg.n_states, n_prompts
     rng = np.random.default_rng([seed, _PROMPTS, _PROMPT_KINDS[concepts], k, n])
     theta = rng.choice(pool, size=P)
-    v = np.broadcast_to(rng.integers(0, E, size=(P, n + 1))[..., None], (P, n + 1, k)).copy()
+    v0 = rng.integers(0, E, size=(P, n + 1))
     if concepts == "released_code_unseen":
         s0 = np.full(P, -1)
-        s = rng.integers(1, Q, size=(P, n + 1, k))
+        v = np.broadcast_to(v0[..., None], (P, n + 1, k))
+        states = v * Q + rng.integers(1, Q, size=(P, n + 1, k))
         start = np.full((P, S), 1.0 / S)
     else:
         s0 = rng.integers(1, Q, size=P)
-        s = np.empty((P, n + 1, k), dtype=np.int64)
-        s[..., 0] = s0[:, None]
-        cdf_A = _cumulative(ginc.entity_transition)
-        cdf_B = _cumulative(ginc.property_transitions)[theta][:, None]   # [P, 1, Q, Q]
-        rows = np.arange(P)[:, None]
-        for j in range(1, k):
-            u = rng.random((2, P, n + 1))
-            v[..., j] = _draw(cdf_A[v[..., j - 1]], u[0])
-            s[..., j] = _draw(cdf_B[rows, 0, s[..., j - 1]], u[1])
-        start = np.zeros((P, E, Q))
-        start[np.arange(P), :, s0] = 1.0 / E          # the test example starts at (U{entities}, s0)
-        start = start.reshape(P, S)
-    states = v * Q + s                                                    # [P, n + 1, k]
+        states = _example_states(ginc, theta, v0, s0, k, rng)
+        start = _prompt_start(ginc, s0)
     examples = np.concatenate([ginc.state_tokens[states], np.full((P, n + 1, 1), DELIMITER_ID)], axis=2)
     tokens = examples.reshape(P, -1)[:, : n * (k + 1) + k - 1].astype(np.int64)
     x_test = tokens[:, tokens.shape[1] - (k - 1):]
     label_probs = concept_predictive(ginc, x_test, theta, start=start)
     return GINCPrompts(tokens, label_probs.argmax(1), label_probs, theta, s0, states, k, n)
+
+
+@dataclass(frozen=True, eq=False)
+class GINCOrderPrompts:
+    tokens: np.ndarray          # [sets, orders, tests, L] the same n examples in every order, then x_test
+    labels: np.ndarray          # [sets, tests] argmax p(o_k | x_test, θ*)
+    concepts: np.ndarray        # [sets] θ* of each set
+    start_property: np.ndarray  # [sets] s0 of each set
+    orders: np.ndarray          # [orders, n] the permutations, orders[0] the identity
+    k: int
+    n: int
+
+
+def make_order_prompts(ginc: GINC, k: int, n: int, n_sets: int, n_tests: int, seed: int) -> GINCOrderPrompts:
+    """The paper's order-sensitivity probe: ``n_sets`` sets of ``n`` in-context examples (one concept
+    and one start property per set, as in ``make_prompts``), each set written in all ``n!`` orders,
+    each order followed by the same ``n_tests`` test inputs of the set's concept and start property.
+    Accuracy per (set, order) over the tests, compared across orders, measures how much the order
+    alone matters: the examples and the tests are identical."""
+    import itertools
+
+    if not isinstance(n, int) or not 1 <= n <= 6:
+        raise ValueError(f"make_order_prompts needs 1 <= n <= 6 examples (n! orders), got {n!r}")
+    if not isinstance(k, int) or k < 2 or n_sets < 1 or n_tests < 1:
+        raise ValueError(f"make_order_prompts needs k >= 2, n_sets >= 1, n_tests >= 1; got {k!r}, {n_sets!r}, "
+                         f"{n_tests!r}")
+    E, Q = ginc.cfg.n_entities, ginc.cfg.n_properties
+    rng = np.random.default_rng([seed, _PROMPTS, 3, k, n])
+    theta = rng.choice(ginc.pretrain_concepts, size=n_sets)
+    s0 = rng.integers(1, Q, size=n_sets)
+    examples = _example_states(ginc, theta, rng.integers(0, E, size=(n_sets, n)), s0, k, rng)      # [sets, n, k]
+    tests = _example_states(ginc, theta, rng.integers(0, E, size=(n_sets, n_tests)), s0, k - 1, rng)
+    x_test = ginc.state_tokens[tests]                                                         # [sets, tests, k-1]
+    start = np.repeat(_prompt_start(ginc, s0), n_tests, axis=0)
+    probs = concept_predictive(ginc, x_test.reshape(n_sets * n_tests, k - 1), np.repeat(theta, n_tests),
+                               start=start)
+    labels = probs.argmax(1).reshape(n_sets, n_tests)
+    orders = np.array(list(itertools.permutations(range(n))))
+    ex_tokens = np.concatenate([ginc.state_tokens[examples], np.full((n_sets, n, 1), DELIMITER_ID)], axis=2)
+    context = ex_tokens[:, orders].reshape(n_sets, len(orders), n * (k + 1))                 # [sets, orders, n(k+1)]
+    tokens = np.concatenate([np.broadcast_to(context[:, :, None], (n_sets, len(orders), n_tests, n * (k + 1))),
+                             np.broadcast_to(x_test[:, None], (n_sets, len(orders), n_tests, k - 1))], axis=3)
+    return GINCOrderPrompts(tokens.astype(np.int64), labels, theta, s0, orders, k, n)
+
+
+def example_divergence(ginc: GINC, k: int, n_samples: int, seed: int, concepts=None) -> np.ndarray:
+    """Monte Carlo estimate of Condition 1's ``Σ_{j=1..k} KL_j(θ*‖θ)`` for every pair of ``concepts``
+    (default: the pretraining ones): ``[C*, C, 2]``, the mean and its standard error.
+
+    By the chain rule the sum over j of the expected KL between the j-th token's conditional
+    distributions is the KL between the distributions of one whole example of ``k`` tokens: under
+    the prompt distribution (a ``k``-step chain of ``θ*`` from ``(U{entities}, s0)``, ``s0``
+    uniform in ``1..Q-1``) and under concept ``θ`` from the same start. So it is estimated as the
+    mean of ``log p(O | θ*) - log p(O | θ)`` over ``n_samples`` examples ``O`` drawn from ``θ*``,
+    each likelihood exact (forward algorithm). An example impossible under ``θ`` makes it ``inf``."""
+    from icl_book.bayes.hmm import forward_filter
+
+    concepts = ginc.pretrain_concepts if concepts is None else np.atleast_1d(np.asarray(concepts))
+    E, Q = ginc.cfg.n_entities, ginc.cfg.n_properties
+    out = np.empty((len(concepts), len(concepts), 2))
+    for a, c_star in enumerate(concepts):
+        rng = np.random.default_rng([seed, _PROMPTS, 4, k, int(c_star)])
+        s0 = rng.integers(1, Q, size=n_samples)
+        states = _example_states(ginc, np.full(n_samples, c_star), rng.integers(0, E, size=(n_samples, 1)), s0, k,
+                                 rng)[:, 0]
+        start = _prompt_start(ginc, s0)
+        log_lik, _ = forward_filter(ginc.state_tokens[states], ginc.entity_transition,
+                                    ginc.property_transitions[concepts][:, None],
+                                    np.broadcast_to(start, (len(concepts),) + start.shape), ginc.state_tokens,
+                                    ginc.cfg.model_vocab_size)
+        with np.errstate(invalid="ignore"):
+            ratio = log_lik[a][None] - log_lik                                   # [C, samples]
+        finite = np.isfinite(ratio).all(axis=1)
+        safe = np.where(finite[:, None], ratio, 0.0)
+        out[a, :, 0] = np.where(finite, safe.mean(axis=1), np.inf)
+        out[a, :, 1] = np.where(finite, safe.std(axis=1, ddof=1) / np.sqrt(n_samples), np.nan)
+    return out
+
+
+@dataclass(frozen=True)
+class DelimiterConstants:
+    """The book's reading of the paper's constants for one HMM family (``[C]`` arrays over concepts).
+
+    The paper takes ``c1 .. c8`` as given by its assumptions; here each is the tightest value our
+    HMMs allow. With ``D`` the delimiter states (property 0) and ``B_θ`` the property matrix:
+    ``c1(θ) = min_s B_θ[s, 0]`` and ``c2(θ) = max_s B_θ[s, 0]`` bound the probability of moving into
+    ``D`` (the entity chain does not matter), ``c3 .. c4`` bound the start distributions' mass on
+    ``D`` over all concepts, and ``c8(θ) = min_{s0 >= 1} B_θ[0, s0]`` is the probability of moving
+    from a delimiter to the property at which every example restarts."""
+    c1: np.ndarray
+    c2: np.ndarray
+    c3: float
+    c4: float
+    c8: np.ndarray
+
+    @property
+    def eps_start(self) -> np.ndarray:
+        """[C] ``ε_start(θ) = log(1 / c8(θ))``."""
+        with np.errstate(divide="ignore"):
+            return -np.log(self.c8)
+
+    def eps_delim(self) -> np.ndarray:
+        """[C*, C] ``ε_delim(θ*, θ) = 2 (log c2(θ) - log c1(θ*)) + log c4 - log c3``."""
+        with np.errstate(divide="ignore"):
+            return 2 * (np.log(self.c2)[None, :] - np.log(self.c1)[:, None]) + np.log(self.c4) - np.log(self.c3)
+
+
+def delimiter_constants(ginc: GINC, concepts=None) -> DelimiterConstants:
+    concepts = ginc.pretrain_concepts if concepts is None else np.atleast_1d(np.asarray(concepts))
+    B = ginc.property_transitions[concepts]                      # [C, Q, Q]
+    start_on_delim = ginc.start.reshape(-1, ginc.cfg.n_entities, ginc.cfg.n_properties)[:, :, 0].sum(1)
+    return DelimiterConstants(c1=B[:, :, 0].min(1), c2=B[:, :, 0].max(1), c3=float(start_on_delim.min()),
+                              c4=float(start_on_delim.max()), c8=B[:, 0, 1:].min(1))
 
 
 def symbol_names(vocab_size: int) -> list[str]:
