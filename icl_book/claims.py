@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 from .artifacts import ArtifactError, ArtifactStore
-from .papers import GARG_2022, XIE_2022, PaperValue, ginc_curves
+from .papers import ABERNETHY_2024, GARG_2022, GARG_2022_SPARSE, XIE_2022, PaperValue, ginc_curves
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
 
@@ -413,6 +413,53 @@ register(ClaimSpec(
     paper=RAVENTOS_2023["above"], profile="cpu", source="taskdiv-m256-cpu",
     compute=lambda r: 1 / _td_distance_ratio(r),
     judge=lambda v: "reproduced" if v < 0.5 else "partly" if v < 1.0 else "not reproduced"))
+
+
+# ---- the sparse-retrieval chapter (Abernethy et al. 2024; Garg et al. 2022) ------------------
+
+def _retrieval_gap(results: dict) -> float:
+    """Bayes accuracy minus the model's, at the largest n."""
+    acc = results["evaluation"]["accuracy"]
+    return acc["bayes"]["mean"][-1] - acc["model"]["mean"][-1]
+
+
+_RETRIEVAL_SOURCES = {
+    "retrieval-d8q4": "d = 8, q = 4, a unique delimiter",
+    "retrieval-d16q2": "d = 16, q = 2, a unique delimiter",
+    "segment-unique": "d = 8, q = 4 behind a random preamble, a unique delimiter",
+    "segment-rho30": "the same with ▷ inside inputs (ρ = 0.3)",
+    "segment-varlen": "▷ inside inputs and input lengths 5–8",
+    "segment-varlen-end": "▷ inside inputs, lengths 5–8, and a second delimiter ◁",
+}
+for _source, _setting in _RETRIEVAL_SOURCES.items():
+    register(ClaimSpec(
+        id=f"retrieval.{_source}.cpu", chapter="retrieval",
+        statement=f"A trained transformer infers the hidden coordinate in context ({_setting}): the exact "
+                  f"Bayes predictor's accuracy minus the model's, at the largest n.",
+        paper=ABERNETHY_2024["segmentation_is_hard" if _source.startswith("segment") else "mechanism"],
+        profile="cpu", source=f"{_source}-cpu", compute=_retrieval_gap, judge=at_most(0.05, 0.2)))
+
+
+def _sparse_error(results: dict, curve: str, n: int) -> float:
+    return results["evaluation"]["curves"][curve]["mean"][n]
+
+
+register(ClaimSpec(
+    id="retrieval.sparse-vs-lasso.cpu", chapter="retrieval",
+    statement="With d/2 examples of an s-sparse linear function (d = 10, s = 3), the transformer's normalised "
+              "error minus Lasso's (at its best α)",
+    paper=PaperValue(0.58 - 0.62, "−0.04 (0.58 vs 0.62 at 5 examples, d = 20)", "garg2022what",
+                     "sparse linear functions"),
+    profile="cpu", source="sparse-linreg-cpu",
+    compute=lambda r: _sparse_error(r, "transformer", r["task"]["d"] // 2) - _sparse_error(r, "lasso", r["task"]["d"] // 2),
+    judge=at_most(0.05, 0.15)))
+for _n in (5, 10):
+    register(ClaimSpec(
+        id=f"retrieval.sparse-at-{_n}.paper", chapter="retrieval",
+        statement=f"The transformer's normalised error on 3-sparse linear functions in d = 20 with {_n} examples.",
+        paper=GARG_2022_SPARSE[f"transformer_at_{_n}"], profile="paper", source="sparse-linreg-paper",
+        compute=lambda r, n=_n: _sparse_error(r, "transformer", n),
+        judge=close_to(GARG_2022_SPARSE[f"transformer_at_{_n}"].value, 0.05, 0.15)))
 
 
 def evaluate(claim_id: str, store: ArtifactStore | None = None) -> Claim:

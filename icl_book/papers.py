@@ -190,3 +190,26 @@ LU_2025 = {
     "kappa": PaperValue(1.0, "a transition from memorising the tasks to in-context learning near κ = K / d ≈ 1",
                         "lu2025asymptotic", "asymptotic theory"),
 }
+
+
+ABERNETHY_2024 = {
+    # The paper's claims, made executable (its full text and code are not public): the mechanism
+    # (segment, infer a sparse hypothesis, apply it) is implementable by a transformer with
+    # sample-complexity guarantees; empirically, segmentation is the hard part, and attention
+    # maps mirror the inference step.
+    "mechanism": PaperValue(None, "segment, infer a sparse hypothesis, apply it: implementable by a transformer",
+                            "abernethy2024mechanism", "abstract"),
+    "segmentation_is_hard": PaperValue(None, "ambiguous delimiters make segmentation the hard part",
+                                       "abernethy2024mechanism", "abstract"),
+    "attention_mirrors_inference": PaperValue(None, "attention maps mirror the inference step",
+                                              "abernethy2024mechanism", "abstract"),
+}
+
+GARG_2022_SPARSE = {
+    # Sparse linear functions, d = 20, s = 3: squared error normalised so that predicting zero
+    # scores 1, for the 12-layer transformer and Lasso at its best alpha.
+    "transformer_at_5": PaperValue(0.58, "0.58 at 5 examples", "garg2022what", "sparse linear functions"),
+    "transformer_at_10": PaperValue(0.09, "0.09 at 10 examples", "garg2022what", "sparse linear functions"),
+    "lasso_at_5": PaperValue(0.62, "0.62 at 5 examples", "garg2022what", "sparse linear functions"),
+    "lasso_at_10": PaperValue(0.08, "0.08 at 10 examples", "garg2022what", "sparse linear functions"),
+}

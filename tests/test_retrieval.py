@@ -129,6 +129,7 @@ def _brute_force_predictive(task: RetrievalTask, tokens: np.ndarray, query: int)
 
 
 @pytest.mark.parametrize("kw", [{"preamble": 2, "rho": 0.3}, {"min_len": 2, "rho": 0.3, "preamble": 1},
+                                {"min_len": 2, "rho": 0.3, "preamble": 4},  # a start reachable both ways
                                 {"min_len": 2, "label_alphabet": "disjoint", "rho": 0.4}])
 def test_bayes_matches_brute_force_enumeration(kw):
     task = RetrievalTask(d=3, q=2, n_examples=3, **kw)

@@ -115,7 +115,8 @@ def posterior(task: RetrievalTask, tokens: np.ndarray, query: np.ndarray) -> Ret
         end_ok = (np.where(token_at(np.broadcast_to(s + ell + 2, (B, len(s)))) == task.end, 0.0, _NEVER)
                   if task.end_delimiter else 0.0)
         total = prev + (inp + delim_ok + end_ok)[:, None, :] + lab
-        A[:, :, s_next] = _logsumexp(total, axis=2) + log_len
+        # A start can follow an example or the preamble: add to what the preamble put there.
+        A[:, :, s_next] = np.logaddexp(A[:, :, s_next], _logsumexp(total, axis=2) + log_len)
 
     # The answer at each query p: the test input is tokens[p - ℓ : p] for some length ℓ.
     Q = query.shape[1]

@@ -19,11 +19,15 @@ import dataclasses
 import numpy as np
 import torch
 
+from ..bayes import incontext_errors, least_squares
 from ..bayes.retrieval import posterior
+from ..bayes.sparse import lasso, orthogonal_matching_pursuit
 from ..models import TransformerConfig
+from ..tasks import LinearRegressionTask
 from ..tasks.retrieval import RetrievalPrompts, RetrievalTask
 from ..train import EVAL_STREAM, TrainConfig, seed_for
 from .base import Experiment, Profile
+from .linreg import RegressionProblem, eval_prompts, model_errors, summarise
 
 
 class RetrievalProblem:
@@ -134,3 +138,62 @@ RETRIEVAL_EXPERIMENTS = [
                  _profiles(t, "the book's formalisation of the segmentation experiment"),
                  lambda p: RetrievalProblem(p.task), evaluate_retrieval) for key, t in SEGMENT.items()),
 ]
+
+
+# ---- s-sparse linear regression (Garg et al. 2022's sparse linear functions) -------------------
+
+LASSO_ALPHAS = (1e-3, 1e-2, 3e-2, 1e-1, 3e-1)
+
+
+def _best_lasso_errors(xs, ys, val_xs, val_ys) -> torch.Tensor:
+    """Lasso's squared errors with α chosen for each prompt length on separate validation prompts
+    (Lasso at its best, as Garg et al. tune α)."""
+    val = torch.stack([incontext_errors(lasso(a), val_xs, val_ys).mean(0) for a in LASSO_ALPHAS])  # [A, n]
+    test = torch.stack([incontext_errors(lasso(a), xs, ys) for a in LASSO_ALPHAS])                 # [A, B, n]
+    best = val.argmin(0)                                                                            # [n]
+    return test[best, :, torch.arange(test.shape[-1])].T, [LASSO_ALPHAS[i] for i in best.tolist()]
+
+
+def evaluate_sparse_regression(model, profile: Profile) -> dict:
+    """Squared error normalised by s (the variance of y) against the number of examples, for the
+    model, least squares, Lasso and orthogonal matching pursuit, on the same held-out prompts."""
+    task = profile.task
+    xs, ys, _ = eval_prompts(task, profile.eval_prompts)
+    val_xs, val_ys, _ = eval_prompts(task, 500, seed=1)
+    lasso_errors, alphas = _best_lasso_errors(xs, ys, val_xs, val_ys)
+    s = task.sparsity
+    curves = {"transformer": summarise(model_errors(model, task, xs, ys), s),
+              "least_squares": summarise(incontext_errors(least_squares, xs, ys), s),
+              "lasso": summarise(lasso_errors, s),
+              "omp": summarise(incontext_errors(orthogonal_matching_pursuit(s), xs, ys), s)}
+    return {"n_examples": list(range(task.n_points)), "normalised_by": s, "curves": curves,
+            "lasso_alpha": alphas}
+
+
+def _sparse_profiles() -> dict[str, Profile]:
+    def model(task, **kw):
+        return TransformerConfig(d_in=task.token_dim, d_out=1, n_ctx=task.seq_len, **kw)
+
+    smoke = LinearRegressionTask(d=4, n_points=8, sparsity=1, y_carries_x=True)
+    cpu = LinearRegressionTask(d=10, n_points=20, sparsity=3, y_carries_x=True)
+    paper = LinearRegressionTask(d=20, n_points=41, sparsity=3)
+    return {
+        "smoke": Profile(smoke, model(smoke, n_layer=2, n_head=2, d_model=32),
+                         TrainConfig(steps=300, batch_size=64, lr=3e-3, warmup_steps=30, log_every=50,
+                                     checkpoint_every=150), eval_prompts=300),
+        "cpu": Profile(cpu, model(cpu, n_layer=3, n_head=4, d_model=64),
+                       TrainConfig(steps=5000, batch_size=64, lr=1e-3, warmup_steps=200, log_every=100,
+                                   checkpoint_every=1000), eval_prompts=2000,
+                       note="d = 10 (Garg et al.: 20), s = 3; 3 layers of width 64 and 5,000 steps instead of "
+                            "12 layers of width 256 and 500,000; y tokens carry their x"),
+        "paper": Profile(paper, model(paper, n_layer=12, n_head=8, d_model=256),
+                         TrainConfig(steps=500_000, batch_size=64, lr=1e-4, warmup_steps=1000, schedule="constant",
+                                     log_every=1000, checkpoint_every=10_000), eval_prompts=5000,
+                         note="Garg et al.'s model and budget, without their curriculum"),
+    }
+
+
+SPARSE_LINREG = Experiment("sparse-linreg", "retrieval",
+                           "s-sparse linear regression in context against Lasso and OMP (Garg et al. 2022)",
+                           _sparse_profiles(), lambda p: RegressionProblem(p.task), evaluate_sparse_regression)
+RETRIEVAL_EXPERIMENTS.append(SPARSE_LINREG)

@@ -33,6 +33,7 @@ class LinearRegressionTask:
     n_tasks: int = 0        # 0: a fresh w for every prompt; M > 0: a fixed pool of M tasks
     pool_seed: int = 0      # seeds the pool when n_tasks > 0
     y_carries_x: bool = False  # y tokens repeat their x: (x_i, y_i) instead of (0, y_i)
+    sparsity: int = 0       # 0: dense w; s > 0: only s random coordinates of w are nonzero
 
     def __post_init__(self):
         if not isinstance(self.d, int) or self.d < 1:
@@ -41,6 +42,8 @@ class LinearRegressionTask:
             raise ValueError(f"LinearRegressionTask.n_points must be a positive integer, got {self.n_points!r}")
         if self.noise_std < 0:
             raise ValueError(f"LinearRegressionTask.noise_std must be >= 0, got {self.noise_std!r}")
+        if not isinstance(self.sparsity, int) or not 0 <= self.sparsity <= self.d:
+            raise ValueError(f"LinearRegressionTask.sparsity must be an integer in [0, d], got {self.sparsity!r}")
         if not isinstance(self.n_tasks, int) or self.n_tasks < 0:
             raise ValueError(f"LinearRegressionTask.n_tasks must be an integer >= 0, got {self.n_tasks!r}")
 
@@ -65,6 +68,10 @@ class LinearRegressionTask:
             ws = self.task_pool()[torch.randint(self.n_tasks, (B,), generator=generator)]
         else:
             ws = torch.randn(B, d, generator=generator)
+        if self.sparsity:
+            # Garg et al.'s sparse linear functions: keep s coordinates chosen uniformly at random.
+            keep = torch.rand(B, d, generator=generator).argsort(dim=1)[:, :self.sparsity]
+            ws = ws * torch.zeros(B, d).scatter_(1, keep, 1.0)
         xs = torch.randn(B, n, d, generator=generator)
         ys = torch.einsum("bnd,bd->bn", xs, ws)
         if self.noise_std:
