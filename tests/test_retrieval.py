@@ -194,3 +194,33 @@ def test_smoke_model_learns_retrieval_above_chance(tmp_path):
     # Chance is 1/q; copying the most frequent symbol of x_test already beats it at n = 0.
     assert acc[-3:].mean() > ev["chance"] + 0.2
     assert acc[-1] > acc[0]
+
+
+# ---- s-sparse regression baselines --------------------------------------------------------------------
+
+def test_lasso_and_omp_recover_a_sparse_vector_where_least_squares_cannot():
+    from icl_book.bayes import least_squares
+    from icl_book.bayes.sparse import lasso, orthogonal_matching_pursuit
+    from icl_book.tasks import LinearRegressionTask
+
+    task = LinearRegressionTask(d=20, n_points=13, sparsity=3)
+    xs, ys, ws = task.sample(300, torch.Generator().manual_seed(0))
+    assert ((ws != 0).sum(1) == 3).all()
+    ctx, y_ctx, xq, yq = xs[:, :12], ys[:, :12], xs[:, 12], ys[:, 12].double()
+    err = {name: ((f(ctx, y_ctx, xq) - yq) ** 2).mean().item() / 3
+           for name, f in {"ls": least_squares, "lasso": lasso(1e-3, iters=2000),
+                           "omp": orthogonal_matching_pursuit(3)}.items()}
+    assert err["ls"] > 0.3                  # 12 equations, 20 unknowns: the min-norm solution misses
+    assert err["lasso"] < 0.05 and err["omp"] < err["ls"], err
+    # Greedy selection needs more examples than the convex relaxation, then it is exact too.
+    xs, ys, _ = LinearRegressionTask(d=20, n_points=31, sparsity=3).sample(300, torch.Generator().manual_seed(1))
+    omp_err = ((orthogonal_matching_pursuit(3)(xs[:, :30], ys[:, :30], xs[:, 30]) - ys[:, 30].double()) ** 2).mean()
+    assert omp_err.item() / 3 < 0.02
+
+
+def test_sparse_baselines_refuse_bad_parameters():
+    from icl_book.bayes.sparse import lasso, orthogonal_matching_pursuit
+    with pytest.raises(ValueError):
+        lasso(0.0)
+    with pytest.raises(ValueError):
+        orthogonal_matching_pursuit(0)
