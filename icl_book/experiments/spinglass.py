@@ -273,7 +273,7 @@ class ArchitectureStudy:
     n_prompts: int = 10_000
     n_test: int = 1000
     lam0: float = 0.01               # the exact Boltzmann mean (what message passing approximates)
-    steps: int = 1500                # softmax attention and the transformer: AdamW minibatches
+    steps: int = 1000                # softmax attention and the transformer: AdamW minibatches
     batch_size: int = 128
     lr_softmax: float = 1e-2
     lr_transformer: float = 1e-3
@@ -327,7 +327,7 @@ def _arch_profiles() -> dict[str, Profile]:
         "smoke": Profile(smoke, None, None, note="tiny sizes, for the tests"),
         "cpu": Profile(ArchitectureStudy(), None, None,
                        note="D = 10 and N = 50, 100 instead of D = 20 and N up to 200; a 2-layer, 64-wide "
-                            "transformer; 1500 AdamW steps of 128 prompts"),
+                            "transformer; 1000 AdamW steps of 128 prompts"),
         "paper": Profile(ArchitectureStudy(d=20, Ns=(100, 200), steps=20_000, n_layer=4, d_model=128), None, None,
                          note="the paper's D = 20 and N = 100, 200; model and budget ours (the paper gives neither)"),
     }

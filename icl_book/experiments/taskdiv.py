@@ -77,10 +77,10 @@ def _profiles(M: int) -> dict[str, Profile]:
                          TrainConfig(steps=300, batch_size=64, lr=3e-3, warmup_steps=30, log_every=50,
                                      checkpoint_every=0), eval_prompts=300),
         "cpu": Profile(cpu, model(cpu, n_layer=2, n_head=2, d_model=64),
-                       TrainConfig(steps=3000, batch_size=128, lr=2e-3, warmup_steps=200, log_every=100,
-                                   checkpoint_every=1000), eval_prompts=2000,
+                       TrainConfig(steps=1500, batch_size=64, lr=2e-3, warmup_steps=100, log_every=100,
+                                   checkpoint_every=500), eval_prompts=2000,
                        note="d = 4 and 2 layers of width 64 instead of d = 8 and 8 layers of width 128; "
-                            "3,000 steps of 128 prompts instead of 500,000 of 256; y tokens carry their x"),
+                            "1,500 steps of 64 prompts instead of 500,000 of 256; y tokens carry their x"),
         "paper": Profile(paper, model(paper, n_layer=8, n_head=2, d_model=128),
                          TrainConfig(steps=500_000, batch_size=256, lr=1e-3, warmup_steps=250_000, schedule="linear",
                                      min_lr_ratio=0.0, log_every=1000, checkpoint_every=10_000), eval_prompts=2000,
