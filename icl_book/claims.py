@@ -222,7 +222,7 @@ for _key in ("4l", "lstm"):
         statement=f"Example order matters: for {_label}, the spread (max − min) of accuracy over the 24 orders "
                   f"of the same 4 examples (k = 10, V = 150), averaged over sets of examples.",
         paper=XIE_2022["order_spread"], profile="cpu", source=f"ginc-{_key}-cpu",
-        compute=_order_spread, judge=within(10.0, 40.0, 5.0)))
+        compute=_order_spread, judge=within(*XIE_2022["order_spread_range"], 5.0)))
     register(ModelClaimSpec(
         id=f"ginc.unseen-{_key}.cpu", chapter="ginc",
         statement=f"Prompts from unseen concepts (made as the released code makes them): {_label}'s accuracy "

@@ -52,6 +52,7 @@ XIE_2022 = {
     # Sensitivity to example order: the same 4 examples in all 24 orders, 4-layer model, V = 50.
     "order_spread": PaperValue(None, "10–40 % spread of accuracy over the 24 orders of the same 4 examples",
                                "xie2022explanation", "example-order experiment, 4L, V = 50"),
+    "order_spread_range": (10.0, 40.0),   # the same statement as numbers: lowest and highest spread (points)
     # The low-temperature setting (transition temperature 0.01, 12 concepts, V = 100).
     "low_temp_dip": PaperValue(None, "few-shot accuracy falls below zero-shot, then recovers with more examples",
                                "xie2022explanation", "zero-shot vs few-shot experiment, τ = 0.01, V = 100"),
