@@ -318,3 +318,35 @@ def test_the_results_only_experiment_round_trips_through_the_store(tmp_store, tm
         tmp_store.weights("spinglass-smoke")
     with pytest.raises(ConfigError, match="trains nothing"):
         experiments.run("spinglass", "smoke", store=tmp_store, overrides={"lr": "1e-3"})
+
+
+def test_the_chapters_claims_read_the_stored_results(tmp_store):
+    """Each spin-glass claim computes from the results layout that spinglass-cpu stores."""
+    from icl_book import claims
+    from icl_book.papers import LI_2025
+
+    Ps, Ns = [100, 200, 400, 600, 1000], [2, 100]
+    paper_row = [LI_2025["contrast_ratio_N100"][P] for P in Ps]
+    curve = lambda values: {"mean": values, "std": [0.0] * len(values), "values": [values]}
+    alphas = [0.5, 1.05, 2.0]
+    evaluation = {
+        "checks": {"zero_modes": {"Ps": list(LI_2025["zero_mode_fraction"]),
+                                  "fraction": list(LI_2025["zero_mode_fraction"].values())},
+                   "few_many": {"10": {"test_loss": [2.0, 2.2]}, "1000": {"test_loss": [0.11, 0.12]}},
+                   "predict_zero": 1.0,
+                   "marginals": {"diag_mean": [0.85, 0.86], "diag_var": [0.08, 0.09]}},
+        "heat_map": {"Ps": Ps, "Ns": Ns, "mean": [[0.0] * 5, [v - 0.1 for v in paper_row]]},
+        "error_against_context": {"Ns": [20, 200], "message_passing": curve([0.53, 0.12]),
+                                  "gradient": curve([0.54, 0.2])},
+        "interpolation": {"alphas": alphas, "merged": curve([2.0, 5.0, 0.4]), "separate": curve([2.0, 9.0, 0.39])},
+    }
+    tmp_store.save("spinglass-cpu", results={"evaluation": evaluation, "note": ""},
+                   provenance={"command": "icl-book train spinglass --profile cpu"})
+    got = {c.id.split(".", 1)[1]: c for c in claims.scorecard(tmp_store, "spinglass") if c.source == "spinglass-cpu"}
+    assert got["zero-mode-fraction"].ours == 0 and got["zero-mode-fraction"].verdict == "reproduced"
+    assert got["few-tasks-worse-than-zero"].ours == pytest.approx(2.1) and got["few-tasks-worse-than-zero"].verdict == "reproduced"
+    assert got["contrast-ratio-n100"].ours == pytest.approx(0.1) and got["contrast-ratio-n100"].verdict == "partly"
+    assert got["gd-error-n200"].verdict == "not reproduced"
+    assert (got["peak-alpha"].ours, got["peak-merged"].ours, got["peak-separate"].ours) == (1.05, 5.0, 9.0)
+    assert got["error-alpha-2"].ours == 0.4 and got["error-alpha-2"].verdict == "reproduced"
+    assert all(c.verdict != "not run" for c in got.values())
