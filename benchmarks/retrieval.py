@@ -1,0 +1,99 @@
+"""How fast the sparse-retrieval chapter's pieces run on this machine.
+
+    python benchmarks/retrieval.py --out benchmarks/results/retrieval-cpu.json
+
+1. the generator: prompts per second for the hardest format (preamble, ρ = 0.3, lengths 5–8);
+2. the exact Bayes predictor over every segmentation: prompts per second on the same prompts,
+   against the same forward algorithm run one prompt at a time (the vectorisation ratio);
+3. training: optimiser steps and tokens per second of the ``cpu`` profile of ``retrieval-d8q4``
+   (the shared trainer, fp32, no compilation), after a few untimed warm-up steps.
+
+Each timing is the median of ``--repeats`` runs; the JSON also holds the CPU, the thread count,
+the commit and the load average, because a busy machine slows everything down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from icl_book import experiments
+from icl_book.artifacts import atomic_write, cpu_name, dump_json, git_commit
+from icl_book.bayes.retrieval import posterior
+from icl_book.tasks.retrieval import RetrievalTask
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--prompts", type=int, default=2000)
+    ap.add_argument("--one-by-one", type=int, default=100, help="prompts for the unvectorised reference")
+    ap.add_argument("--train-steps", type=int, default=30)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+    load_before = os.getloadavg()
+
+    task = RetrievalTask(d=8, q=4, n_examples=12, preamble=8, rho=0.3, min_len=5)
+    gen_s = median_time(lambda: task.sample(args.prompts, 0), args.repeats)
+    p = task.sample(args.prompts, 0)
+    bayes_s = median_time(lambda: posterior(task, p.tokens, p.query), args.repeats)
+    k = args.one_by_one
+    one_s = median_time(lambda: [posterior(task, p.tokens[i:i + 1], p.query[i:i + 1]) for i in range(k)], 1)
+
+    exp = experiments.get("retrieval-d8q4")
+    prof = exp.profile("cpu")
+    model, problem = exp.build_model(prof), exp.problem(prof)
+    opt = torch.optim.AdamW(model.parameters(), lr=prof.train.lr)
+
+    def steps(n):
+        for s in range(n):
+            loss = problem.loss(model, problem.batch(s, prof.train.batch_size, 0, torch.device("cpu")))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    steps(3)
+    train_s = median_time(lambda: steps(args.train_steps), args.repeats) / args.train_steps
+    tokens_per_step = prof.train.batch_size * prof.task.seq_len
+    result = {
+        "generator_prompts_per_s": args.prompts / gen_s,
+        "bayes_prompts_per_s": args.prompts / bayes_s,
+        "bayes_one_by_one_prompts_per_s": k / one_s,
+        "bayes_vectorisation_ratio": (args.prompts / bayes_s) / (k / one_s),
+        "train_steps_per_s": 1 / train_s,
+        "train_tokens_per_s": tokens_per_step / train_s,
+        "train_config": {"batch_size": prof.train.batch_size, "seq_len": prof.task.seq_len,
+                         "params": sum(t.numel() for t in model.parameters())},
+        "cpu_profile_minutes_estimate": prof.train.steps * train_s / 60,
+        "settings": {"task": task.to_dict(), "prompts": args.prompts, "repeats": args.repeats},
+        "machine": {"cpu": cpu_name(), "torch_threads": torch.get_num_threads(),
+                    "load_before": load_before, "load_after": os.getloadavg()},
+        "commit": git_commit(), "torch": torch.__version__, "numpy": np.__version__,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    for key, value in result.items():
+        if isinstance(value, float):
+            print(f"{key:34s} {value:,.1f}")
+    if args.out:
+        atomic_write(args.out, dump_json(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
