@@ -225,3 +225,12 @@ def test_sparse_baselines_refuse_bad_parameters():
         lasso(0.0)
     with pytest.raises(ValueError):
         orthogonal_matching_pursuit(0)
+
+
+def test_segmentation_posterior_is_certain_with_a_second_delimiter():
+    task = RetrievalTask(d=6, q=3, n_examples=4, preamble=3, rho=0.3, min_len=3, end_delimiter=True)
+    p = task.sample(200, 6)
+    post = posterior(task, p.tokens, p.query)
+    assert np.allclose(post.test_length.sum(-1), 1)
+    true = np.take_along_axis(post.test_length, (p.lengths - task.shortest)[..., None], -1)[..., 0]
+    assert np.allclose(true[:, 1:], 1)      # after one ◁ the test input's start is known

@@ -32,6 +32,7 @@ _NEVER = -np.inf
 class RetrievalPosterior:
     predictive: np.ndarray   # [B, Q, vocab] P(next token = y | prompt up to the query), label tokens
     coordinate: np.ndarray   # [B, Q, J] posterior over the hidden coordinate j*
+    test_length: np.ndarray  # [B, Q, L] posterior over the test input's length (where it starts)
     log_evidence: np.ndarray  # [B, Q] log p(prompt up to and including the query ▷) (unnormalised)
 
     def accuracy(self, labels: np.ndarray) -> np.ndarray:
@@ -135,7 +136,8 @@ def posterior(task: RetrievalTask, tokens: np.ndarray, query: np.ndarray) -> Ret
     for y in np.unique(label_tokens[: q + (1 if task.rho > 0 else 0)]):
         p_y = np.where(want == y, 1 - eps, eps / (q - 1))
         predictive[..., y] = np.sum(post * p_y, axis=(2, 3))
-    return RetrievalPosterior(predictive=predictive, coordinate=post.sum(2), log_evidence=log_ev)
+    return RetrievalPosterior(predictive=predictive, coordinate=post.sum(2), test_length=post.sum(3),
+                              log_evidence=log_ev)
 
 
 def consistent_set_sizes(prompts: RetrievalPrompts, task: RetrievalTask) -> np.ndarray:
