@@ -205,14 +205,14 @@ class ModelClaimSpec(ClaimSpec):
 def _order_spread(results: dict, store: ArtifactStore, source: str) -> float:
     from .experiments.ginc import shipped_analysis
 
-    spreads = shipped_analysis(store, source)["order"]["model"]["spread"]
+    spreads = shipped_analysis(store, source, bayes=False)["order"]["model"]["spread"]
     return sum(spreads) / len(spreads)
 
 
 def _unseen_mean(results: dict, store: ArtifactStore, source: str) -> float:
     from .experiments.ginc import shipped_analysis
 
-    return _grid_mean(shipped_analysis(store, source)["unseen"]["released_code_unseen"])
+    return _grid_mean(shipped_analysis(store, source, bayes=False)["unseen"]["released_code_unseen"])
 
 
 for _key in ("4l", "lstm"):

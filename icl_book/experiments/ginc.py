@@ -91,17 +91,20 @@ def validation_loss(model, task: GINCTask, batch: int = 16) -> float:
     return total / count
 
 
-def accuracy_grid(model, task: GINCTask, concepts: str = "pretrain") -> dict:
+def accuracy_grid(model, task: GINCTask, concepts: str = "pretrain", bayes: bool = True) -> dict:
     """In-context accuracy of the model and of the exact Bayes predictive on the same prompts,
-    for every (k, n); a cell whose prompts exceed the model's context is None."""
+    for every (k, n); a cell whose prompts exceed the model's context is None. ``model=None``
+    scores the exact predictive alone, ``bayes=False`` the model alone."""
     ginc = build_hmms(task.hmm)
-    ctx = _context(model)
+    ctx = _context(model) if model is not None else 0
     shape = (len(task.eval_k), len(task.eval_n))
     acc, bayes_acc, mass = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     for i, k in enumerate(task.eval_k):
         for j, n in enumerate(task.eval_n):
             prompts = make_prompts(ginc, k, n, task.eval_prompts, seed=EVAL_SEED + 100 * k + n, concepts=concepts)
-            if task.hmm.random_tokens:
+            if not bayes:
+                pass
+            elif task.hmm.random_tokens:
                 # The pretraining distribution is uniform over the V symbols: every symbol ties, and
                 # a uniformly random tie-break is right with probability 1 / V. No concept, no mass.
                 bayes_acc[i, j] = 1.0 / task.hmm.vocab_size
@@ -118,17 +121,18 @@ def accuracy_grid(model, task: GINCTask, concepts: str = "pretrain") -> dict:
 
 
 def order_sensitivity(model, ginc, k: int = 10, n: int = 4, n_sets: int = 20, n_tests: int = 250,
-                      seed: int = EVAL_SEED + 7, epsilon: float = 0.0) -> dict:
+                      seed: int = EVAL_SEED + 7, epsilon: float = 0.0, bayes: bool = True) -> dict:
     """Accuracy on the same ``n`` examples in all ``n!`` orders (``make_order_prompts``), for the model
-    (``None``: skip it) and the exact pretraining predictive: ``[sets, orders]`` accuracies and, per
-    set, the spread (max - min over orders), all in %."""
+    (``None``: skip it) and the exact pretraining predictive (``bayes=False``: skip it): ``[sets,
+    orders]`` accuracies and, per set, the spread (max - min over orders), all in %."""
     pr = make_order_prompts(ginc, k, n, n_sets, n_tests, seed)
     flat = pr.tokens.reshape(-1, pr.tokens.shape[-1])
     labels = np.broadcast_to(pr.labels[:, None], pr.tokens.shape[:3]).reshape(-1)
     shape = pr.tokens.shape[:3]
     out = {"k": k, "n": n, "n_sets": n_sets, "n_tests": n_tests, "epsilon": epsilon}
-    exact = pretraining_predictive(ginc, flat, epsilon=epsilon, chunk=4096)
-    predictors = {"bayes": exact.prediction}
+    predictors = {}
+    if bayes:
+        predictors["bayes"] = pretraining_predictive(ginc, flat, epsilon=epsilon, chunk=4096).prediction
     if model is not None:
         predictors["model"] = last_token_predictions(model, flat, batch=1024)
     for name, pred in predictors.items():
@@ -140,23 +144,47 @@ def order_sensitivity(model, ginc, k: int = 10, n: int = 4, n_sets: int = 20, n_
 _ANALYSIS_CACHE: dict[tuple, dict] = {}
 
 
-def shipped_analysis(store, name: str, n_prompts: int = 200) -> dict:
+UNSEEN_KINDS = ("unseen", "released_code_unseen")
+
+
+def _bayes_analysis(task: GINCTask, n_prompts: int) -> dict:
+    """The exact predictive on the prompts of ``shipped_analysis``: the same for every model
+    trained on ``task``, so it is computed once per process."""
+    key = ("bayes", task, n_prompts)
+    if key not in _ANALYSIS_CACHE:
+        _ANALYSIS_CACHE[key] = {
+            "order": order_sensitivity(None, build_hmms(task.hmm), epsilon=task.bayes_epsilon),
+            "unseen": {kind: accuracy_grid(None, replace(task, eval_prompts=n_prompts), concepts=kind)
+                       for kind in UNSEEN_KINDS}}
+    return _ANALYSIS_CACHE[key]
+
+
+def shipped_analysis(store, name: str, n_prompts: int = 200, bayes: bool = True) -> dict:
     """What the chapter and its claims measure on a shipped model beyond its training-time
     evaluation: the order sensitivity (k = 10, 4 examples) and the accuracy grid on prompts from
     unseen concepts, both as the paper describes them (``unseen``) and as its released code made
-    them (``released_code_unseen``). Computed once per process for each verified weight file."""
+    them (``released_code_unseen``). With ``bayes`` the exact predictive's results on the same
+    prompts sit beside the model's (the claims need only the model's). Computed once per process
+    for each verified weight file."""
+    results = store.results(name)
+    task = GINCTask(**{**results["task"], "hmm": GINCConfig(**results["task"]["hmm"]),
+                       "eval_k": tuple(results["task"]["eval_k"]), "eval_n": tuple(results["task"]["eval_n"])})
     key = (str(store.root), name, store.entry(name)["files"]["weights.safetensors"], n_prompts)
     if key not in _ANALYSIS_CACHE:
-        results = store.results(name)
-        task = GINCTask(**{**results["task"], "hmm": GINCConfig(**results["task"]["hmm"]),
-                           "eval_k": tuple(results["task"]["eval_k"]), "eval_n": tuple(results["task"]["eval_n"])})
         model = store.model(name).eval()
         small = replace(task, eval_prompts=n_prompts)
         _ANALYSIS_CACHE[key] = {
-            "order": order_sensitivity(model, build_hmms(task.hmm), epsilon=task.bayes_epsilon),
-            "unseen": {kind: accuracy_grid(model, small, concepts=kind) for kind in ("unseen", "released_code_unseen")},
+            "order": order_sensitivity(model, build_hmms(task.hmm), epsilon=task.bayes_epsilon, bayes=False),
+            "unseen": {kind: accuracy_grid(model, small, concepts=kind, bayes=False) for kind in UNSEEN_KINDS},
         }
-    return _ANALYSIS_CACHE[key]
+    out = _ANALYSIS_CACHE[key]
+    if bayes:
+        exact = _bayes_analysis(task, n_prompts)
+        out = {"order": {**out["order"], "bayes": exact["order"]["bayes"]},
+               "unseen": {kind: {**out["unseen"][kind], "bayes": exact["unseen"][kind]["bayes"],
+                                 "bayes_mass_on_true_concept": exact["unseen"][kind]["bayes_mass_on_true_concept"]}
+                          for kind in UNSEEN_KINDS}}
+    return out
 
 
 def evaluate_ginc(model, p: Profile) -> dict:
