@@ -99,3 +99,11 @@ def test_no_unsafe_loading_in_the_package():
         for line in text.splitlines():
             if "torch.load(" in line:
                 assert "weights_only=True" in line, (path, line)
+
+
+def test_model_of_a_results_only_artifact_is_a_clear_error(tmp_path):
+    store = ArtifactStore(tmp_path)
+    store.save("study-cpu", results={"x": 1}, provenance={"command": "icl-book train study --profile cpu"})
+    assert store.results("study-cpu") == {"x": 1}
+    with pytest.raises(ArtifactError, match="results only"):
+        store.model("study-cpu")

@@ -195,7 +195,10 @@ class ArtifactStore:
         """Rebuild the model from its stored kind and config and load its verified weights."""
         from ..models import build_model
 
-        spec = self.entry(name)["model"]
+        entry = self.entry(name)
+        if "model" not in entry:
+            raise ArtifactError(f"artifact {name!r} stores results only, no model; read it with results({name!r})")
+        spec = entry["model"]
         model = build_model(spec["kind"], spec["config"])
         load_state_tensors(model, self.weights(name), str(self.path(name, WEIGHTS)))
         return model.eval()

@@ -76,10 +76,13 @@ def evaluate_regression(model, profile: Profile) -> dict:
     return {"n_examples": list(range(task.n_points)), "normalised_by": task.d, "curves": curves}
 
 
-def _linreg_profiles() -> dict[str, Profile]:
-    def model(task, **kw):
-        return TransformerConfig(d_in=task.token_dim, d_out=1, n_ctx=task.seq_len, **kw)
+def regression_model(task: LinearRegressionTask, **kw) -> TransformerConfig:
+    """The transformer for in-context regression prompts of ``task``: vectors in, one number out."""
+    return TransformerConfig(d_in=task.token_dim, d_out=1, n_ctx=task.seq_len, **kw)
 
+
+def _linreg_profiles() -> dict[str, Profile]:
+    model = regression_model
     smoke = LinearRegressionTask(d=2, n_points=6, y_carries_x=True)
     cpu = LinearRegressionTask(d=5, n_points=20, y_carries_x=True)
     paper = LinearRegressionTask(d=20, n_points=41)

@@ -27,7 +27,7 @@ from ..tasks import LinearRegressionTask
 from ..tasks.retrieval import RetrievalPrompts, RetrievalTask
 from ..train import EVAL_STREAM, TrainConfig, seed_for
 from .base import Experiment, Profile
-from .linreg import RegressionProblem, eval_prompts, model_errors, summarise
+from .linreg import RegressionProblem, eval_prompts, model_errors, regression_model, summarise
 
 
 class RetrievalProblem:
@@ -171,9 +171,7 @@ def evaluate_sparse_regression(model, profile: Profile) -> dict:
 
 
 def _sparse_profiles() -> dict[str, Profile]:
-    def model(task, **kw):
-        return TransformerConfig(d_in=task.token_dim, d_out=1, n_ctx=task.seq_len, **kw)
-
+    model = regression_model
     smoke = LinearRegressionTask(d=4, n_points=8, sparsity=1, y_carries_x=True)
     cpu = LinearRegressionTask(d=10, n_points=20, sparsity=3, y_carries_x=True)
     paper = LinearRegressionTask(d=20, n_points=41, sparsity=3)

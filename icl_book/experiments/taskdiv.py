@@ -14,11 +14,10 @@ import dataclasses
 import torch
 
 from .. import bayes
-from ..models import TransformerConfig
 from ..tasks import LinearRegressionTask, predictions_at_x
 from ..train import TrainConfig
 from .base import Experiment, Profile
-from .linreg import RegressionProblem, eval_prompts, summarise
+from .linreg import RegressionProblem, eval_prompts, regression_model, summarise
 
 # Pool sizes of the shipped experiments; 0 is the infinite pool (a fresh task per prompt).
 POOL_SIZES = (4, 16, 64, 256, 0)
@@ -66,9 +65,7 @@ def evaluate_taskdiv(model, p: Profile) -> dict:
 
 
 def _profiles(M: int) -> dict[str, Profile]:
-    def model(task, **kw):
-        return TransformerConfig(d_in=task.token_dim, d_out=1, n_ctx=task.seq_len, **kw)
-
+    model = regression_model
     smoke = LinearRegressionTask(d=2, n_points=6, noise_std=0.5, n_tasks=M, y_carries_x=True)
     cpu = LinearRegressionTask(d=4, n_points=16, noise_std=0.5, n_tasks=M, y_carries_x=True)
     paper = LinearRegressionTask(d=8, n_points=16, noise_std=0.5, n_tasks=M)
