@@ -190,45 +190,33 @@ def _range_value(section: str, v: int) -> PaperValue:
                       f"GINC curves, {section}, V = {v}")
 
 
-@dataclass(frozen=True)
-class ModelClaimSpec(ClaimSpec):
-    """A claim whose value needs the trained model, not only its stored results: ``compute`` takes
-    ``(results, store, source)`` and may load the (verified) weights from the store."""
-
-    def evaluate(self, store: ArtifactStore | None = None) -> Claim:
-        store = store or ArtifactStore()
-        plain = {f: getattr(self, f) for f in ClaimSpec.__dataclass_fields__}
-        plain["compute"] = lambda results: self.compute(results, store, self.source)
-        return ClaimSpec(**plain).evaluate(store)
+def _analysis(results: dict, key: str) -> dict:
+    return results["evaluation"][f"ginc-{key}-cpu"]
 
 
-def _order_spread(results: dict, store: ArtifactStore, source: str) -> float:
-    from .experiments.ginc import shipped_analysis
-
-    spreads = shipped_analysis(store, source, bayes=False)["order"]["model"]["spread"]
+def _order_spread(results: dict, key: str) -> float:
+    spreads = _analysis(results, key)["order"]["model"]["spread"]
     return sum(spreads) / len(spreads)
 
 
-def _unseen_mean(results: dict, store: ArtifactStore, source: str) -> float:
-    from .experiments.ginc import shipped_analysis
-
-    return _grid_mean(shipped_analysis(store, source, bayes=False)["unseen"]["released_code_unseen"])
+def _unseen_mean(results: dict, key: str) -> float:
+    return _grid_mean(_analysis(results, key)["unseen"]["released_code_unseen"])
 
 
 for _key in ("4l", "lstm"):
     _label = _GINC_MODELS[_key][1]
-    register(ModelClaimSpec(
+    register(ClaimSpec(
         id=f"ginc.order-spread-{_key}.cpu", chapter="ginc",
         statement=f"Example order matters: for {_label}, the spread (max − min) of accuracy over the 24 orders "
                   f"of the same 4 examples (k = 10, V = 150), averaged over sets of examples.",
-        paper=XIE_2022["order_spread"], profile="cpu", source=f"ginc-{_key}-cpu",
-        compute=_order_spread, judge=within(*XIE_2022["order_spread_range"], 5.0)))
-    register(ModelClaimSpec(
+        paper=XIE_2022["order_spread"], profile="cpu", source="ginc-analysis-cpu",
+        compute=lambda r, key=_key: _order_spread(r, key), judge=within(*XIE_2022["order_spread_range"], 5.0)))
+    register(ClaimSpec(
         id=f"ginc.unseen-{_key}.cpu", chapter="ginc",
         statement=f"Prompts from unseen concepts (made as the released code makes them): {_label}'s accuracy "
                   f"stays low and flat; mean over every k and n (V = 150).",
-        paper=_range_value("4L-unseen-concepts", 150), profile="cpu", source=f"ginc-{_key}-cpu",
-        compute=_unseen_mean, judge=within(*_paper_range("4L-unseen-concepts", 150), 5.0)))
+        paper=_range_value("4L-unseen-concepts", 150), profile="cpu", source="ginc-analysis-cpu",
+        compute=lambda r, key=_key: _unseen_mean(r, key), judge=within(*_paper_range("4L-unseen-concepts", 150), 5.0)))
 
 register(ClaimSpec(
     id="ginc.single-concept.cpu", chapter="ginc",

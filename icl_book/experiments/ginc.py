@@ -316,3 +316,36 @@ GINC_EXPERIMENTS = (
                 _ablation(LOW_TEMP_CPU_TASK, LOW_TEMP_SMOKE_TASK, replace(PAPER_TASK, hmm=LOW_TEMP_HMM),
                           "transition temperature 0.01, 12 concepts (6 pretraining), V = 100")),
 )
+
+
+# ---- the analysis of the shipped models, stored once ---------------------------------------------
+
+@dataclass(frozen=True)
+class GINCAnalysis:
+    """Order sensitivity and unseen-concept prompts, measured on shipped models."""
+    models: tuple[str, ...] = ("ginc-4l-cpu", "ginc-lstm-cpu")
+    n_prompts: int = 200
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def compute_analysis(p: Profile) -> dict:
+    """``shipped_analysis`` of each model (model and exact predictor), with the sha256 of the
+    weights it measured, so that a chapter can refuse an analysis of older weights. It reads the
+    models the package ships (minutes on two cores), so the scorecard and the chapter need not."""
+    from ..artifacts import PACKAGE_STORE, ArtifactStore
+
+    store = ArtifactStore(PACKAGE_STORE)
+    return {name: {**shipped_analysis(store, name, p.task.n_prompts),
+                   "weights_sha256": store.entry(name)["files"]["weights.safetensors"]}
+            for name in p.task.models}
+
+
+GINC_ANALYSIS = Experiment(
+    "ginc-analysis", "ginc", "GINC: order sensitivity and unseen-concept prompts on the shipped models; "
+    "computed, not trained",
+    {"cpu": Profile(GINCAnalysis(), None, None, note="the shipped cpu models, 20 sets of 4 examples in 24 "
+                                                      "orders, 200 unseen-concept prompts per (k, n)")},
+    None, None, compute=compute_analysis)
+GINC_EXPERIMENTS = (*GINC_EXPERIMENTS, GINC_ANALYSIS)
