@@ -252,20 +252,23 @@ def _low_temp_dip(results: dict) -> tuple[float, float]:
     return falls[best], row[-1] - min(row[i1], row[i2])
 
 
+def _points_judge(v: float) -> str:
+    """A change the paper shows but does not size: at least 3 points, any, or none."""
+    return "reproduced" if v >= 3 else "partly" if v > 0 else "not reproduced"
+
+
 register(ClaimSpec(
     id="ginc.low-temp-dip.cpu", chapter="ginc",
     statement="At transition temperature 0.01, a few examples do worse than none: the largest fall of "
               "accuracy from n = 0 to n = 1 or 2, over k (points, V = 100).",
     paper=XIE_2022["low_temp_dip"], profile="cpu", source="ginc-low-temp-cpu",
-    compute=lambda r: _low_temp_dip(r)[0], judge=lambda v: "reproduced" if v >= 3 else "partly" if v > 0
-    else "not reproduced"))
+    compute=lambda r: _low_temp_dip(r)[0], judge=_points_judge))
 register(ClaimSpec(
     id="ginc.low-temp-recovery.cpu", chapter="ginc",
     statement="At transition temperature 0.01, more examples recover from the few-shot fall: points gained from "
               "the n = 1 or 2 low to n = 64, at the k of the largest fall (V = 100).",
     paper=XIE_2022["low_temp_dip"], profile="cpu", source="ginc-low-temp-cpu",
-    compute=lambda r: _low_temp_dip(r)[1], judge=lambda v: "reproduced" if v >= 3 else "partly" if v > 0
-    else "not reproduced"))
+    compute=lambda r: _low_temp_dip(r)[1], judge=_points_judge))
 
 
 # ---- the spin-glass chapter (Li, Bai & Huang 2025; Raventós et al. 2023) ---------------------
