@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from icl_book.models import LSTMConfig, LSTMLanguageModel, Transformer, TransformerConfig, build_model
+from icl_book.models.transformer import rotate
 
 
 def token_model(**kw):
@@ -38,8 +39,9 @@ def test_vector_inputs_are_causal_too():
     torch.testing.assert_close(model(x)[:, :5], model(y)[:, :5], rtol=0, atol=1e-6)
 
 
-def test_fast_path_equals_explicit_attention_path():
-    model = token_model()
+@pytest.mark.parametrize("positions", ["learned", "rotary"])
+def test_fast_path_equals_explicit_attention_path(positions):
+    model = token_model(positions=positions)
     x = torch.randint(11, (2, 16))
     fast = model(x)
     explicit, _ = model(x, cache=True)
@@ -117,6 +119,25 @@ def test_too_long_a_sequence_is_refused():
         token_model()(torch.randint(11, (1, 17)))
 
 
+def test_rotary_scores_depend_on_the_offset_only():
+    """RoPE's contract: a query-key score is a function of their content and offset alone, so
+    the same two vectors score the same at positions (t, s) and (t + m, s + m)."""
+    model = token_model(positions="rotary", n_layer=1)
+    assert model.pos is None
+    attn = model.blocks[0].attn
+    torch.manual_seed(1)
+    q0, k0 = torch.randn(2, 8)
+    q = torch.zeros(1, 1, 16, 8)
+    k = torch.zeros(1, 1, 16, 8)
+    q[..., 5, :], k[..., 2, :] = q0, k0           # offset 3 at (5, 2)
+    q[..., 12, :], k[..., 9, :] = q0, k0          # offset 3 at (12, 9)
+    q, k = (t for t in (rotate(q, attn.cos, attn.sin), rotate(k, attn.cos, attn.sin)))
+    near, far = q[0, 0, 5] @ k[0, 0, 2], q[0, 0, 12] @ k[0, 0, 9]
+    torch.testing.assert_close(near, far, rtol=1e-5, atol=1e-5)
+    assert not torch.isclose(near, q[0, 0, 12] @ k[0, 0, 2])   # a different offset scores differently
+    assert torch.isclose((q[0, 0, 5] ** 2).sum(), (q0 ** 2).sum())  # a rotation keeps the norm
+
+
 def test_tied_embeddings_share_storage():
     model = token_model()
     assert model.unembed.weight.data_ptr() == model.embed.weight.data_ptr()
@@ -127,6 +148,8 @@ def test_tied_embeddings_share_storage():
     (dict(vocab_size=None), "exactly one input kind"),
     (dict(n_layer=0), "n_layer"),
     (dict(dropout=1.5), "dropout"),
+    (dict(positions="alibi"), "positions"),
+    (dict(d_model=12, n_head=4, positions="rotary"), "even head width"),
 ])
 def test_transformer_config_validation(bad, message):
     cfg = dict(n_layer=2, n_head=4, d_model=32, n_ctx=16, vocab_size=11)
@@ -149,5 +172,7 @@ def test_lstm_is_causal_and_shaped_like_the_transformer():
 def test_build_model_round_trips_a_config_dict():
     cfg = TransformerConfig(n_layer=1, n_head=2, d_model=8, n_ctx=4, vocab_size=5)
     assert build_model("transformer", cfg.to_dict()).cfg == cfg
+    old = {k: v for k, v in cfg.to_dict().items() if k != "positions"}   # artifacts made before RoPE
+    assert build_model("transformer", old).cfg.positions == "learned"
     with pytest.raises(ValueError, match="unknown model kind"):
         build_model("mamba", {})

@@ -10,9 +10,9 @@ pattern @ V) so that every quantity below is observable. Tests prove the two pat
 Hook names, for a model with layers ``i = 0..n_layer-1`` (B batch, T positions, H heads,
 D width, Dh = D / H head width)::
 
-    embed                      [B, T, D]     token or read-in embedding plus position
+    embed                      [B, T, D]     token or read-in embedding (plus position, if learned)
     blocks.{i}.resid_pre       [B, T, D]     residual stream entering block i
-    blocks.{i}.attn.q/k/v      [B, H, T, Dh] queries, keys, values
+    blocks.{i}.attn.q/k/v      [B, H, T, Dh] queries, keys, values (q, k after RoPE when rotary)
     blocks.{i}.attn.scores     [B, H, T, T]  scaled, masked scores (-inf above the diagonal)
     blocks.{i}.attn.pattern    [B, H, T, T]  softmax of the scores; rows sum to one
     blocks.{i}.attn.z          [B, H, T, Dh] pattern @ v, per head
@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 Hook = Callable[[torch.Tensor], torch.Tensor | None]
+POSITIONS = ("learned", "rotary")
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,9 @@ class TransformerConfig:
     n_layer: int = 2          # number of blocks
     n_head: int = 4           # attention heads per block
     d_model: int = 64         # residual stream width
-    n_ctx: int = 64           # longest sequence (learned positions)
+    n_ctx: int = 64           # longest sequence
+    positions: str = "learned"  # "learned": an absolute embedding per position; "rotary": RoPE
+                                # on queries and keys (attention sees relative offsets)
     vocab_size: int | None = None  # token inputs and logits over this vocabulary, or
     d_in: int | None = None        # real-vector inputs of this size (linear read-in)
     d_out: int | None = None       # real-vector outputs of this size (linear read-out)
@@ -63,6 +66,10 @@ class TransformerConfig:
             raise ValueError("TransformerConfig needs exactly one input kind: vocab_size (tokens) or d_in (vectors)")
         if self.d_in is not None and self.d_out is None:
             raise ValueError("TransformerConfig with d_in (vector inputs) also needs d_out")
+        if self.positions not in POSITIONS:
+            raise ValueError(f"TransformerConfig.positions must be one of {POSITIONS}, got {self.positions!r}")
+        if self.positions == "rotary" and self.d_head % 2:
+            raise ValueError(f"rotary positions need an even head width, got d_model / n_head = {self.d_head}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"TransformerConfig.dropout must lie in [0, 1), got {self.dropout!r}")
 
@@ -95,6 +102,23 @@ class _Recorder:
         return x
 
 
+def rotary_tables(n_ctx: int, d_head: int, base: float = 10_000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin ``[n_ctx, d_head / 2]`` of RoPE (Su et al. 2021): pair ``i`` of a query or
+    key at position ``t`` turns by the angle ``t * base^(-2i / d_head)``."""
+    freqs = base ** (-torch.arange(0, d_head, 2, dtype=torch.float64) / d_head)
+    angles = torch.arange(n_ctx, dtype=torch.float64)[:, None] * freqs
+    return angles.cos().float(), angles.sin().float()
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Turn each (first half, second half) pair of the head dimension of ``x [B, H, T, Dh]``
+    by its position's angle, so that a query-key product depends on their offset only."""
+    T = x.shape[-2]
+    cos, sin = cos[:T].to(x.dtype), sin[:T].to(x.dtype)
+    a, b = x.chunk(2, dim=-1)
+    return torch.cat((a * cos - b * sin, a * sin + b * cos), dim=-1)
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
@@ -102,12 +126,18 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.out = nn.Linear(cfg.d_model, cfg.d_model)
         self.dropout = cfg.dropout
+        if cfg.positions == "rotary":
+            cos, sin = rotary_tables(cfg.n_ctx, cfg.d_head)
+            self.register_buffer("cos", cos, persistent=False)
+            self.register_buffer("sin", sin, persistent=False)
 
     def forward(self, x: torch.Tensor, rec: _Recorder | None, prefix: str) -> torch.Tensor:
         B, T, D = x.shape
         H, Dh = self.cfg.n_head, self.cfg.d_head
         q, k, v = self.qkv(x).split(D, dim=-1)
         q, k, v = (t.view(B, T, H, Dh).transpose(1, 2) for t in (q, k, v))  # [B, H, T, Dh]
+        if self.cfg.positions == "rotary":
+            q, k = rotate(q, self.cos, self.sin), rotate(k, self.cos, self.sin)
         p_drop = self.dropout if self.training else 0.0
         if rec is None:
             z = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=p_drop)
@@ -172,7 +202,7 @@ class Transformer(nn.Module):
             self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
         else:
             self.embed = nn.Linear(cfg.d_in, cfg.d_model)
-        self.pos = nn.Embedding(cfg.n_ctx, cfg.d_model)
+        self.pos = nn.Embedding(cfg.n_ctx, cfg.d_model) if cfg.positions == "learned" else None
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.ln_f = _norm(cfg)
@@ -212,7 +242,9 @@ class Transformer(nn.Module):
             if unknown:
                 raise KeyError(f"unknown hook names: {sorted(unknown)}; see Transformer.hook_names()")
         rec = _Recorder(cache, hooks) if (cache or hooks) else None
-        h = self.embed(x) + self.pos.weight[:T]
+        h = self.embed(x)
+        if self.pos is not None:
+            h = h + self.pos.weight[:T]
         h = self.drop(h)
         if rec is not None:
             h = rec("embed", h)
