@@ -58,8 +58,22 @@ def test_variable_lengths_are_uniform_and_seeded():
     assert (again.tokens == p.tokens).all() and not (task.sample(500, 8).tokens == p.tokens).all()
 
 
+def test_a_smaller_hypothesis_class_is_sampled_and_known_to_bayes():
+    """``candidates = c`` draws j* uniformly from the first c coordinates, and the Bayes predictor
+    knows it: with one candidate it answers every query right, with no example needed."""
+    task = RetrievalTask(d=6, q=3, n_examples=4, candidates=3)
+    p = task.sample(3000, 2)
+    assert np.allclose(np.bincount(p.j_star, minlength=6) / 3000, [1 / 3] * 3 + [0] * 3, atol=0.03)
+    one = RetrievalTask(d=6, q=3, n_examples=4, candidates=1)
+    q = one.sample(200, 3)
+    assert (posterior(one, q.tokens, q.query).accuracy(q.labels) == 1).all()
+    full = RetrievalTask(d=6, q=3, n_examples=4)
+    assert posterior(full, q.tokens, q.query).accuracy(q.labels)[:, 0].mean() < 0.9
+
+
 @pytest.mark.parametrize("bad", [{"rho": 1.0}, {"min_len": 0}, {"min_len": 9}, {"q": 1},
-                                 {"label_alphabet": "other"}, {"rho": 0.1, "label_noise": 0.1}, {"d": 0}])
+                                 {"label_alphabet": "other"}, {"rho": 0.1, "label_noise": 0.1}, {"d": 0},
+                                 {"candidates": 0}, {"candidates": 9}, {"min_len": 4, "candidates": 5}])
 def test_bad_config_is_refused(bad):
     with pytest.raises(ValueError, match="RetrievalTask"):
         RetrievalTask(**{"d": 8, **bad})

@@ -54,7 +54,7 @@ def posterior(task: RetrievalTask, tokens: np.ndarray, query: np.ndarray) -> Ret
     """The Bayes posterior and predictive at each query position (a ``▷`` the model answers)."""
     tokens = np.asarray(tokens)
     B, T = tokens.shape
-    q, d, J = task.q, task.d, task.shortest
+    q, d, J = task.q, task.d, task.n_candidates
     lengths = np.arange(task.shortest, d + 1)                       # [L]
     log_len = -np.log(len(lengths))
     tail = 2 + int(task.end_delimiter)
@@ -142,8 +142,8 @@ def posterior(task: RetrievalTask, tokens: np.ndarray, query: np.ndarray) -> Ret
 
 def consistent_set_sizes(prompts: RetrievalPrompts, task: RetrievalTask) -> np.ndarray:
     """|C_n| for n = 0 .. n_examples, counted directly from the inputs and labels: ``[B, n + 1]``
-    (fixed-length, noise-free prompts; the coordinates are the first ``min_len``)."""
-    J = task.shortest
+    (fixed-length, noise-free prompts; the candidates are the first ``n_candidates`` coordinates)."""
+    J = task.n_candidates
     x = prompts.inputs[:, :-1, :J]                                   # [B, n, J] the examples' inputs
     y = prompts.labels[:, :-1, None]
     match = task.label_token(x) == y

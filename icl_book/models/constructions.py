@@ -60,9 +60,10 @@ def noise_temperature(q: int, label_noise: float) -> float:
 def retrieval_transformer(task: RetrievalTask, beta: float | None = None) -> Transformer:
     """The hand-built retrieval transformer for ``task`` (float64, evaluation mode)."""
     if task.preamble or task.min_len is not None or task.rho or task.end_delimiter \
-            or task.label_alphabet != "shared":
+            or task.label_alphabet != "shared" or task.n_candidates != task.d:
         raise ValueError("the hand-built transformer reads the basic format: fixed input length, a unique "
-                         "delimiter, shared label alphabet, no preamble and no second delimiter")
+                         "delimiter, shared label alphabet, no preamble, no second delimiter, and j* free "
+                         "over all d coordinates")
     d, q, V = task.d, task.q, task.vocab_size
     period = d + 2                                    # input, ▷, label
     if beta is None:

@@ -1,7 +1,8 @@
 """Sparse retrieval in context, with delimiters that may lie (after Abernethy, Agarwal, Marinov &
 Warmuth, ALT 2024). This is the book's own formalisation of the paper's setting.
 
-A task is a hidden coordinate ``j*``, uniform over the first ``min_len`` coordinates. An example
+A task is a hidden coordinate ``j*``, uniform over the first ``candidates`` coordinates (by
+default every coordinate of the shortest input: ``min_len``, or ``d``). An example
 is an input of ``ℓ`` symbols from an alphabet of ``q``, the delimiter ``▷`` and the label
 ``y = x[j*]`` (1-sparse retrieval). A prompt is ``BOS``, a preamble of random length (so that
 where the first example starts is not known from the positions alone), ``n`` examples and the
@@ -41,6 +42,8 @@ class RetrievalTask:
     label_alphabet: str = "shared"  # "shared": y is a symbol token; "disjoint": its own tokens
     end_delimiter: bool = False    # a second delimiter ◁ after every label
     label_noise: float = 0.0       # P(the label is replaced by another symbol)
+    candidates: int | None = None  # j* uniform over the first `candidates` coordinates; None: all
+                                   # of the shortest input (fewer: a smaller class, for a curriculum)
 
     def __post_init__(self):
         for name in ("d", "q", "n_examples"):
@@ -53,6 +56,10 @@ class RetrievalTask:
             raise ValueError(f"RetrievalTask.rho must lie in [0, 1), got {self.rho!r}")
         if self.min_len is not None and not (isinstance(self.min_len, int) and 1 <= self.min_len <= self.d):
             raise ValueError(f"RetrievalTask.min_len must be an integer in [1, d={self.d}], got {self.min_len!r}")
+        if self.candidates is not None and not (isinstance(self.candidates, int)
+                                                and 1 <= self.candidates <= self.shortest):
+            raise ValueError(f"RetrievalTask.candidates must be an integer in [1, {self.shortest}] (the shortest "
+                             f"input), got {self.candidates!r}")
         if not isinstance(self.preamble, int) or self.preamble < 0:
             raise ValueError(f"RetrievalTask.preamble must be an integer >= 0, got {self.preamble!r}")
         if self.label_alphabet not in LABEL_ALPHABETS:
@@ -97,6 +104,11 @@ class RetrievalTask:
         return self.d if self.min_len is None else self.min_len
 
     @property
+    def n_candidates(self) -> int:
+        """How many coordinates j* may be (the hypothesis class's size)."""
+        return self.shortest if self.candidates is None else self.candidates
+
+    @property
     def example_len(self) -> int:
         """Tokens of the longest example: input, ▷, label (and ◁)."""
         return self.d + 2 + int(self.end_delimiter)
@@ -137,7 +149,7 @@ def sample_prompts(task: RetrievalTask, n_prompts: int, seed: int | np.random.Ge
                else rng.integers(task.min_len, d + 1, size=(B, n + 1)))
     inputs = _input_tokens(task, rng, (B, n + 1, d))
     inputs[np.arange(d) >= lengths[..., None]] = task.pad
-    j_star = rng.integers(0, task.shortest, size=B)
+    j_star = rng.integers(0, task.n_candidates, size=B)
     symbols = np.take_along_axis(inputs, np.broadcast_to(j_star[:, None, None], (B, n + 1, 1)), 2)[..., 0]
     if task.label_noise:
         flip = rng.random((B, n + 1)) < task.label_noise
