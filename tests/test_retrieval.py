@@ -181,6 +181,21 @@ def test_hand_built_transformer_is_the_bayes_predictor(kw):
     assert np.abs(got - ref).max() < 1e-9
 
 
+def test_attention_on_the_answer_is_the_bayes_weight_in_the_select_head():
+    """The analysis the chapter runs on trained models, checked where the answer is known: the
+    hand-built select head puts 1/|C_n| of its test-input attention on j*; a head that does not
+    select (the others) does not."""
+    from icl_book.analysis.retrieval import attention_on_answer
+    task = RetrievalTask(d=6, q=3, n_examples=6)
+    p = task.sample(300, 4)
+    mass = attention_on_answer(retrieval_transformer(task), task, p)
+    want = (1 / consistent_set_sizes(p, task)).mean(0)
+    close = [key for key, curve in mass.items() if np.allclose(curve, want, atol=1e-9)]
+    assert len(close) == 1 and len(mass) > 1
+    with pytest.raises(ValueError, match="fixed-length"):
+        attention_on_answer(retrieval_transformer(task), RetrievalTask(d=6, q=3, min_len=4), p)
+
+
 def test_noise_temperature_turns_counts_into_the_posterior():
     q, eps, n = 4, 0.2, 6
     beta = noise_temperature(q, eps)
