@@ -416,6 +416,7 @@ def _retrieval_gap(results: dict) -> float:
 
 _RETRIEVAL_SOURCES = {
     "retrieval-d2q8": "d = 2, q = 8, a unique delimiter, rotary positions",
+    "retrieval-d4q4": "d = 4, q = 4, a unique delimiter, rotary positions",
     "retrieval-d8q4": "d = 8, q = 4, a unique delimiter",
     "retrieval-d16q2": "d = 16, q = 2, a unique delimiter",
     "segment-unique": "d = 8, q = 4 behind a random preamble, a unique delimiter",

@@ -125,6 +125,11 @@ BASIC = {"d8q4": RetrievalTask(d=8, q=4, n_examples=12), "d16q2": RetrievalTask(
 SMALL = RetrievalTask(d=2, q=8, n_examples=8)
 _SMALL_TRAIN = TrainConfig(steps=8000, batch_size=64, lr=3e-3, warmup_steps=100, log_every=100,
                            checkpoint_every=1000)
+# Four coordinates: the probe's recipe (a constant rate, no clipping), with which a rotary model
+# left the plateau after about 3,000 steps.
+MEDIUM = RetrievalTask(d=4, q=4, n_examples=8)
+_MEDIUM_TRAIN = TrainConfig(steps=7000, batch_size=64, lr=3e-3, warmup_steps=100, schedule="constant",
+                            grad_clip=0.0, log_every=100, checkpoint_every=1000)
 SEGMENT = {
     "unique": RetrievalTask(d=8, q=4, n_examples=12, preamble=8),
     "rho30": RetrievalTask(d=8, q=4, n_examples=12, preamble=8, rho=0.3),
@@ -147,6 +152,11 @@ RETRIEVAL_EXPERIMENTS = [
                "1-sparse retrieval in context, d = 2, q = 8, rotary positions (after Abernethy et al. 2024)",
                _profiles(SMALL, "the book's formalisation; 2 layers of width 64 with rotary positions, 8,000 steps",
                          cpu_train=_SMALL_TRAIN, cpu_layers=2, positions="rotary"),
+               lambda p: RetrievalProblem(p.task), evaluate_retrieval),
+    Experiment("retrieval-d4q4", "retrieval",
+               "1-sparse retrieval in context, d = 4, q = 4, rotary positions (after Abernethy et al. 2024)",
+               _profiles(MEDIUM, "the book's formalisation; 3 layers of width 64 with rotary positions, 7,000 steps "
+                                 "at a constant rate", cpu_train=_MEDIUM_TRAIN, positions="rotary"),
                lambda p: RetrievalProblem(p.task), evaluate_retrieval),
     *(Experiment(f"segment-{key}", "retrieval", f"1-sparse retrieval behind a preamble: {SEGMENT_LABELS[key]}",
                  _profiles(t, "the book's formalisation of the segmentation experiment"),
