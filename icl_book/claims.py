@@ -419,10 +419,10 @@ _RETRIEVAL_SOURCES = {
     "retrieval-d4q4": "d = 4, q = 4, a unique delimiter, rotary positions",
     "retrieval-d8q4": "d = 8, q = 4, a unique delimiter",
     "retrieval-d16q2": "d = 16, q = 2, a unique delimiter",
-    "segment-unique": "d = 8, q = 4 behind a random preamble, a unique delimiter",
+    "segment-unique": "d = 4, q = 4 behind a random preamble, a unique delimiter",
     "segment-rho30": "the same with ▷ inside inputs (ρ = 0.3)",
-    "segment-varlen": "▷ inside inputs and input lengths 5–8",
-    "segment-varlen-end": "▷ inside inputs, lengths 5–8, and a second delimiter ◁",
+    "segment-varlen": "▷ inside inputs and input lengths 3–4",
+    "segment-varlen-end": "▷ inside inputs, lengths 3–4, and a second delimiter ◁",
 }
 for _source, _setting in _RETRIEVAL_SOURCES.items():
     register(ClaimSpec(

@@ -4,7 +4,7 @@ two families:
 
 - ``retrieval-d{d}q{q}``: the basic format (fixed input length, a unique delimiter, examples at
   known positions), for several input lengths d and alphabet sizes q;
-- ``segment-*``: d = 8, q = 4 behind a preamble of random length, so that the model must find
+- ``segment-*``: d = 4, q = 4 behind a preamble of random length, so that the model must find
   where examples start, under delimiters of growing ambiguity and with the structure that
   restores segmentation.
 
@@ -130,16 +130,18 @@ _SMALL_TRAIN = TrainConfig(steps=8000, batch_size=64, lr=3e-3, warmup_steps=100,
 MEDIUM = RetrievalTask(d=4, q=4, n_examples=8)
 _MEDIUM_TRAIN = TrainConfig(steps=7000, batch_size=64, lr=3e-3, warmup_steps=100, schedule="constant",
                             grad_clip=0.0, log_every=100, checkpoint_every=1000)
+# The segmentation family at d = 4 (the largest d whose retrieval a cpu model learned), behind a
+# preamble of up to 4 symbols; with lengths 3–4, j* lies among the first three coordinates.
 SEGMENT = {
-    "unique": RetrievalTask(d=8, q=4, n_examples=12, preamble=8),
-    "rho30": RetrievalTask(d=8, q=4, n_examples=12, preamble=8, rho=0.3),
-    "varlen": RetrievalTask(d=8, q=4, n_examples=12, preamble=8, rho=0.3, min_len=5),
-    "varlen-end": RetrievalTask(d=8, q=4, n_examples=12, preamble=8, rho=0.3, min_len=5, end_delimiter=True),
+    "unique": RetrievalTask(d=4, q=4, n_examples=8, preamble=4),
+    "rho30": RetrievalTask(d=4, q=4, n_examples=8, preamble=4, rho=0.3),
+    "varlen": RetrievalTask(d=4, q=4, n_examples=8, preamble=4, rho=0.3, min_len=3),
+    "varlen-end": RetrievalTask(d=4, q=4, n_examples=8, preamble=4, rho=0.3, min_len=3, end_delimiter=True),
 }
 SEGMENT_LABELS = {
     "unique": "a unique delimiter",
     "rho30": "▷ inside inputs (ρ = 0.3)",
-    "varlen": "▷ inside inputs, lengths 5–8",
+    "varlen": "▷ inside inputs, lengths 3–4",
     "varlen-end": "… and a second delimiter ◁",
 }
 
@@ -159,7 +161,8 @@ RETRIEVAL_EXPERIMENTS = [
                                  "at a constant rate", cpu_train=_MEDIUM_TRAIN, positions="rotary"),
                lambda p: RetrievalProblem(p.task), evaluate_retrieval),
     *(Experiment(f"segment-{key}", "retrieval", f"1-sparse retrieval behind a preamble: {SEGMENT_LABELS[key]}",
-                 _profiles(t, "the book's formalisation of the segmentation experiment"),
+                 _profiles(t, "the book's formalisation of the segmentation experiment; retrieval-d4q4's model "
+                              "and recipe", cpu_train=_MEDIUM_TRAIN, positions="rotary"),
                  lambda p: RetrievalProblem(p.task), evaluate_retrieval) for key, t in SEGMENT.items()),
 ]
 
