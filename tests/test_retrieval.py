@@ -196,6 +196,23 @@ def test_attention_on_the_answer_is_the_bayes_weight_in_the_select_head():
         attention_on_answer(retrieval_transformer(task), RetrievalTask(d=6, q=3, min_len=4), p)
 
 
+def test_window_rules_are_bayes_with_all_examples_and_one_example_bayes_with_one():
+    from icl_book.analysis.retrieval import agreement, window_rule
+    task = RetrievalTask(d=4, q=3, n_examples=6)
+    p = task.sample(2000, 6)
+    bayes = posterior(task, p.tokens, p.query).predictive
+    assert np.abs(window_rule(p, task) - bayes).max() < 1e-12
+    one = window_rule(p, task, window=1)
+    assert np.abs(one[:, :2] - bayes[:, :2]).max() < 1e-12            # n = 0, 1: the same rule
+    hit = lambda pred: np.take_along_axis(pred, p.labels[..., None], -1)[..., 0].mean(0)
+    # Reading one example, the accuracy stays at its n = 1 value while Bayes climbs.
+    assert np.allclose(hit(one)[1:], hit(one)[1], atol=0.03) and hit(bayes)[-1] > hit(one)[-1] + 0.1
+    assert agreement(np.log(bayes + 1e-12), bayes).min() == 1.0
+    assert agreement(-np.log(bayes + 1e-12), bayes)[-1] < 0.5          # the least likely answer
+    with pytest.raises(ValueError, match="basic format"):
+        window_rule(p, RetrievalTask(d=4, q=3, n_examples=6, preamble=2))
+
+
 def test_noise_temperature_turns_counts_into_the_posterior():
     q, eps, n = 4, 0.2, 6
     beta = noise_temperature(q, eps)

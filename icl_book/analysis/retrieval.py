@@ -31,3 +31,36 @@ def attention_on_answer(model, task: RetrievalTask, prompts: RetrievalPrompts) -
                                                                  on_input.shape[:2] + (1,)), 2)[..., 0]
             mass[(layer, head)] = (on_j / on_input.sum(-1).clip(1e-12)).mean(0)
     return mass
+
+
+def window_rule(prompts: RetrievalPrompts, task: RetrievalTask, window: int | None = None) -> np.ndarray:
+    """The predictive ``[B, n + 1, vocab]`` of a learner that keeps the coordinates consistent
+    with the last ``window`` examples before each query (all of them, if None) and answers
+    with the test input's symbol at a uniformly chosen one of them. With ``window=None`` on
+    the basic, noise-free format this is the Bayes predictor; ``window=1`` reads one example."""
+    if task.min_len is not None or task.preamble or task.rho or task.label_noise or task.end_delimiter \
+            or task.label_alphabet != "shared":
+        raise ValueError("window_rule reads the basic format (fixed lengths, no preamble, a unique delimiter, "
+                         "no label noise)")
+    J = task.n_candidates
+    x = prompts.inputs[..., :J]                                          # [B, n + 1, J]
+    match = x == prompts.labels[..., None]                               # [B, n + 1, J]
+    B, Q, _ = match.shape
+    alive = np.ones((B, Q, J), bool)
+    for i in range(1, Q):
+        first = 0 if window is None else max(0, i - window)
+        alive[:, i] = match[:, first:i].all(1)
+    weights = alive / alive.sum(-1, keepdims=True)
+    predictive = np.zeros((B, Q, task.vocab_size))
+    b, i = np.meshgrid(np.arange(B), np.arange(Q), indexing="ij")
+    for j in range(J):
+        np.add.at(predictive, (b, i, x[..., j]), weights[..., j])
+    return predictive
+
+
+def agreement(logits: np.ndarray, predictive: np.ndarray) -> np.ndarray:
+    """Per n, the fraction of prompts on which the model's answer (argmax of ``logits``) is one
+    of the rule's most probable answers."""
+    answer = logits.argmax(-1)
+    best = np.isclose(predictive, predictive.max(-1, keepdims=True))
+    return np.take_along_axis(best, answer[..., None], -1)[..., 0].mean(0)
