@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from icl_book.bayes.retrieval import consistent_set_sizes, posterior
+from icl_book.bayes.retrieval import argmax_accuracy, consistent_set_sizes, posterior, subset_predictive
 from icl_book.models.constructions import noise_temperature, retrieval_transformer
 from icl_book.tasks.retrieval import (RetrievalTask, identification_probability, random_pick_accuracy,
-                                      segmentation_examples_sufficient)
+                                      segmentation_examples_sufficient, subset_examples_sufficient)
 
 
 # ---- generator --------------------------------------------------------------------------------
@@ -73,10 +73,42 @@ def test_a_smaller_hypothesis_class_is_sampled_and_known_to_bayes():
 
 @pytest.mark.parametrize("bad", [{"rho": 1.0}, {"min_len": 0}, {"min_len": 9}, {"q": 1},
                                  {"label_alphabet": "other"}, {"rho": 0.1, "label_noise": 0.1}, {"d": 0},
-                                 {"candidates": 0}, {"candidates": 9}, {"min_len": 4, "candidates": 5}])
+                                 {"candidates": 0}, {"candidates": 9}, {"min_len": 4, "candidates": 5},
+                                 {"sparsity": 0}, {"sparsity": 9}, {"sparsity": 2, "rho": 0.2}])
 def test_bad_config_is_refused(bad):
     with pytest.raises(ValueError, match="RetrievalTask"):
         RetrievalTask(**{"d": 8, **bad})
+
+
+def test_s_sparse_labels_are_sums_over_a_uniform_subset():
+    task = RetrievalTask(d=4, q=5, n_examples=3, sparsity=2)
+    p = task.sample(6000, 3)
+    b = np.arange(6000)[:, None, None]
+    i = np.arange(4)[None, :, None]
+    assert (p.labels == p.inputs[b, i, p.support[:, None, :]].sum(-1) % 5).all()
+    subsets, counts = np.unique(p.support, axis=0, return_counts=True)
+    assert len(subsets) == 6 and (subsets[:, 0] < subsets[:, 1]).all()      # C(4, 2) sorted pairs
+    assert np.allclose(counts / 6000, 1 / 6, atol=0.02)
+    one = RetrievalTask(d=4, q=5, n_examples=3).sample(50, 3)
+    assert (one.support[:, 0] == one.j_star).all() and (one.labels == one.inputs[np.arange(50)[:, None],
+                                                                                 np.arange(4), one.j_star[:, None]]).all()
+
+
+def test_subset_bayes_is_the_segment_dp_at_s_1_and_meets_the_union_bound():
+    task = RetrievalTask(d=6, q=3, n_examples=6)
+    p = task.sample(400, 8)
+    assert np.abs(subset_predictive(task, p)[0] - posterior(task, p.tokens, p.query).predictive).max() < 1e-12
+    task = RetrievalTask(d=6, q=3, n_examples=10, sparsity=2)
+    p = task.sample(4000, 9)
+    predictive, sizes = subset_predictive(task, p)
+    assert np.allclose(predictive.sum(-1), 1) and (sizes >= 1).all()    # S* is always consistent
+    n = int(np.ceil(subset_examples_sufficient(6, 2, 3, 0.1)))
+    assert (sizes[:, n] == 1).mean() >= 0.9                              # the bound's guarantee
+    wrong = 1 - (sizes == 1).mean(0)
+    assert (wrong <= np.minimum(1, (15 - 1) * 3.0 ** -np.arange(11)) + 0.02).all()
+    assert argmax_accuracy(predictive, p.labels)[:, -1].mean() > 0.99
+    with pytest.raises(ValueError, match="subset_predictive"):
+        posterior(task, p.tokens, p.query)
 
 
 # ---- closed forms -------------------------------------------------------------------------------

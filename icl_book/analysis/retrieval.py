@@ -39,9 +39,9 @@ def window_rule(prompts: RetrievalPrompts, task: RetrievalTask, window: int | No
     with the test input's symbol at a uniformly chosen one of them. With ``window=None`` on
     the basic, noise-free format this is the Bayes predictor; ``window=1`` reads one example."""
     if task.min_len is not None or task.preamble or task.rho or task.label_noise or task.end_delimiter \
-            or task.label_alphabet != "shared":
+            or task.label_alphabet != "shared" or task.sparsity != 1:
         raise ValueError("window_rule reads the basic format (fixed lengths, no preamble, a unique delimiter, "
-                         "no label noise)")
+                         "no label noise, 1-sparse)")
     J = task.n_candidates
     x = prompts.inputs[..., :J]                                          # [B, n + 1, J]
     match = x == prompts.labels[..., None]                               # [B, n + 1, J]

@@ -19,6 +19,7 @@ noise ``ε``): a softmax over match counts with inverse temperature ``log((1 - �
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,11 +37,15 @@ class RetrievalPosterior:
     log_evidence: np.ndarray  # [B, Q] log p(prompt up to and including the query ▷) (unnormalised)
 
     def accuracy(self, labels: np.ndarray) -> np.ndarray:
-        """Per prompt and query: 1 when the predictive's argmax is the true label (ties split)."""
-        best = self.predictive.max(-1, keepdims=True)
-        ties = np.isclose(self.predictive, best, rtol=1e-9, atol=1e-12)
-        hit = np.take_along_axis(ties, labels[..., None], -1)[..., 0]
-        return hit / ties.sum(-1)
+        return argmax_accuracy(self.predictive, labels)
+
+
+def argmax_accuracy(predictive: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per prompt and query: 1 when the predictive's argmax is the true label (ties split)."""
+    best = predictive.max(-1, keepdims=True)
+    ties = np.isclose(predictive, best, rtol=1e-9, atol=1e-12)
+    hit = np.take_along_axis(ties, labels[..., None], -1)[..., 0]
+    return hit / ties.sum(-1)
 
 
 def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
@@ -52,6 +57,8 @@ def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
 
 def posterior(task: RetrievalTask, tokens: np.ndarray, query: np.ndarray) -> RetrievalPosterior:
     """The Bayes posterior and predictive at each query position (a ``▷`` the model answers)."""
+    if task.sparsity > 1:
+        raise ValueError("posterior() handles 1-sparse retrieval; for s > 1 use subset_predictive (basic format)")
     tokens = np.asarray(tokens)
     B, T = tokens.shape
     q, d, J = task.q, task.d, task.n_candidates
@@ -149,3 +156,21 @@ def consistent_set_sizes(prompts: RetrievalPrompts, task: RetrievalTask) -> np.n
     match = task.label_token(x) == y
     alive = np.concatenate([np.ones(match[:, :1].shape, bool), np.cumprod(match, axis=1).astype(bool)], 1)
     return alive.sum(-1)
+
+
+def subset_predictive(task: RetrievalTask, prompts: RetrievalPrompts) -> tuple[np.ndarray, np.ndarray]:
+    """s-sparse tokenised retrieval in the basic format: the Bayes predictive ``[B, n + 1, vocab]``
+    (uniform prior over the s-subsets of the candidates; each consistent subset votes for the
+    sum of its test coordinates mod q) and the number of consistent subsets ``[B, n + 1]``."""
+    if task.preamble or task.min_len is not None or task.end_delimiter or task.label_alphabet != "shared":
+        raise ValueError("subset_predictive reads the basic format (fixed lengths, no preamble, one delimiter)")
+    subsets = np.array(list(itertools.combinations(range(task.n_candidates), task.sparsity)))   # [M, s]
+    sums = prompts.inputs[:, :, subsets].sum(-1) % task.q                   # [B, n + 1, M]
+    match = sums == prompts.labels[..., None]
+    B, Q, M = match.shape
+    alive = np.concatenate([np.ones((B, 1, M), bool), np.cumprod(match[:, :-1], axis=1).astype(bool)], 1)
+    weights = alive / alive.sum(-1, keepdims=True)
+    predictive = np.zeros((B, Q, task.vocab_size))
+    for a in range(task.q):
+        predictive[..., a] = (weights * (sums == a)).sum(-1)
+    return predictive, alive.sum(-1)

@@ -60,7 +60,7 @@ def noise_temperature(q: int, label_noise: float) -> float:
 def retrieval_transformer(task: RetrievalTask, beta: float | None = None) -> Transformer:
     """The hand-built retrieval transformer for ``task`` (float64, evaluation mode)."""
     if task.preamble or task.min_len is not None or task.rho or task.end_delimiter \
-            or task.label_alphabet != "shared" or task.n_candidates != task.d:
+            or task.label_alphabet != "shared" or task.n_candidates != task.d or task.sparsity != 1:
         raise ValueError("the hand-built transformer reads the basic format: fixed input length, a unique "
                          "delimiter, shared label alphabet, no preamble, no second delimiter, and j* free "
                          "over all d coordinates")

@@ -10,6 +10,10 @@ test input followed by ``▷``; the model must say the test label::
 
     BOS  p p  x11 x12 x13 ▷ y1  x21 x22 x23 ▷ y2  ...  xt1 xt2 xt3 ▷  → y_t
 
+With ``sparsity = s > 1`` the hidden parameter is an s-subset S of the coordinates and the label
+is the sum of the input's symbols on S, mod q (tokens read as numbers, so the label is a token
+again): the tokenised s-sparse generalisation.
+
 Three things make segmentation hard or easy:
 
 - ``rho``: each input (and preamble) position holds the delimiter with probability ``rho``,
@@ -24,6 +28,7 @@ alphabet, ``q + 1`` label tokens (one per symbol and one for a label that is ``�
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -44,6 +49,7 @@ class RetrievalTask:
     label_noise: float = 0.0       # P(the label is replaced by another symbol)
     candidates: int | None = None  # j* uniform over the first `candidates` coordinates; None: all
                                    # of the shortest input (fewer: a smaller class, for a curriculum)
+    sparsity: int = 1              # s: y = (sum of x over a hidden s-subset S) mod q; s = 1 is y = x[j*]
 
     def __post_init__(self):
         for name in ("d", "q", "n_examples"):
@@ -67,6 +73,12 @@ class RetrievalTask:
                              f"got {self.label_alphabet!r}")
         if not 0.0 <= self.label_noise < 1.0:
             raise ValueError(f"RetrievalTask.label_noise must lie in [0, 1), got {self.label_noise!r}")
+        if not isinstance(self.sparsity, int) or not 1 <= self.sparsity <= self.n_candidates:
+            raise ValueError(f"RetrievalTask.sparsity must be an integer in [1, {self.n_candidates}] (the "
+                             f"candidate coordinates), got {self.sparsity!r}")
+        if self.sparsity > 1 and (self.rho or self.label_noise):
+            raise ValueError("RetrievalTask: sparsity > 1 reads tokens as numbers, so it needs rho = 0 and "
+                             "label_noise = 0")
         if self.label_noise and self.rho:
             raise ValueError("RetrievalTask: label_noise needs rho = 0 (a label that is ▷ has no noisy version)")
 
@@ -135,10 +147,11 @@ class RetrievalPrompts:
     tokens: np.ndarray    # [B, T] int64
     query: np.ndarray     # [B, n + 1] positions of the true delimiters
     labels: np.ndarray    # [B, n + 1] label token ids (the token after each true delimiter)
-    j_star: np.ndarray    # [B] the hidden coordinate
+    j_star: np.ndarray    # [B] the hidden coordinate (with s > 1: the support's first coordinate)
     inputs: np.ndarray    # [B, n + 1, d] input tokens (beyond each length: PAD)
     lengths: np.ndarray   # [B, n + 1]
     preamble: np.ndarray  # [B]
+    support: np.ndarray | None = None  # [B, s] the hidden subset S, sorted (j_star[:, None] when s = 1)
 
 
 def sample_prompts(task: RetrievalTask, n_prompts: int, seed: int | np.random.Generator) -> RetrievalPrompts:
@@ -149,8 +162,13 @@ def sample_prompts(task: RetrievalTask, n_prompts: int, seed: int | np.random.Ge
                else rng.integers(task.min_len, d + 1, size=(B, n + 1)))
     inputs = _input_tokens(task, rng, (B, n + 1, d))
     inputs[np.arange(d) >= lengths[..., None]] = task.pad
-    j_star = rng.integers(0, task.n_candidates, size=B)
-    symbols = np.take_along_axis(inputs, np.broadcast_to(j_star[:, None, None], (B, n + 1, 1)), 2)[..., 0]
+    if task.sparsity == 1:
+        support = rng.integers(0, task.n_candidates, size=B)[:, None]
+    else:   # a uniform s-subset: the s smallest of n_candidates uniform keys
+        support = np.sort(np.argsort(rng.random((B, task.n_candidates)), 1)[:, :task.sparsity], 1)
+    j_star = support[:, 0]
+    picked = np.take_along_axis(inputs, np.broadcast_to(support[:, None, :], (B, n + 1, task.sparsity)), 2)
+    symbols = picked[..., 0] if task.sparsity == 1 else picked.sum(-1) % q
     if task.label_noise:
         flip = rng.random((B, n + 1)) < task.label_noise
         other = (symbols + rng.integers(1, q, size=(B, n + 1))) % q      # uniform over the q - 1 others
@@ -181,7 +199,7 @@ def sample_prompts(task: RetrievalTask, n_prompts: int, seed: int | np.random.Ge
     b_idx = np.broadcast_to(np.arange(B)[:, None, None], pos.shape)
     tokens[b_idx[valid], pos[valid]] = body[valid]
     return RetrievalPrompts(tokens=tokens, query=starts + lengths, labels=labels, j_star=j_star,
-                            inputs=inputs, lengths=lengths, preamble=pre_len)
+                            inputs=inputs, lengths=lengths, preamble=pre_len, support=support)
 
 
 def _input_tokens(task: RetrievalTask, rng: np.random.Generator, shape) -> np.ndarray:
@@ -205,6 +223,13 @@ def random_pick_accuracy(d: int, q: int, n: np.ndarray | int) -> np.ndarray:
     """Accuracy of that learner's label: a wrong pick still answers right with probability 1/q."""
     ident = identification_probability(d, q, n)
     return ident + (1 - ident) / q
+
+
+def subset_examples_sufficient(d: int, s: int, q: int, delta: float) -> float:
+    """s-sparse, tokenised: a wrong subset S ≠ S* gives the right label with probability exactly
+    1/q (the sum over the coordinates of S outside S* is uniform mod q), so the union bound over the
+    C(d, s) - 1 wrong subsets gives n ≥ log((C(d, s) - 1)/δ) / log q, about s log(d/s) / log q."""
+    return np.log((math.comb(d, s) - 1) / delta) / np.log(q)
 
 
 def examples_sufficient(d: int, q: int, delta: float) -> float:
