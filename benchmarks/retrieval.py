@@ -5,8 +5,9 @@
 1. the generator: prompts per second for the hardest format (preamble, ρ = 0.3, lengths 5–8);
 2. the exact Bayes predictor over every segmentation: prompts per second on the same prompts,
    against the same forward algorithm run one prompt at a time (the vectorisation ratio);
-3. training: optimiser steps and tokens per second of the ``cpu`` profile of ``retrieval-d8q4``
-   (the shared trainer, fp32, no compilation), after a few untimed warm-up steps.
+3. training: optimiser steps and tokens per second of the ``cpu`` profile of ``--experiment``
+   (default ``retrieval-d8q4``; the shared trainer's model and problem, fp32, no compilation),
+   after a few untimed warm-up steps.
 
 Each timing is the median of ``--repeats`` runs; the JSON also holds the CPU, the thread count,
 the commit and the load average, because a busy machine slows everything down.
@@ -45,6 +46,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--one-by-one", type=int, default=100, help="prompts for the unvectorised reference")
     ap.add_argument("--train-steps", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--experiment", default="retrieval-d8q4", help="whose cpu profile to time in training")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     load_before = os.getloadavg()
@@ -56,7 +58,7 @@ def main(argv=None) -> dict:
     k = args.one_by_one
     one_s = median_time(lambda: [posterior(task, p.tokens[i:i + 1], p.query[i:i + 1]) for i in range(k)], 1)
 
-    exp = experiments.get("retrieval-d8q4")
+    exp = experiments.get(args.experiment)
     prof = exp.profile("cpu")
     model, problem = exp.build_model(prof), exp.problem(prof)
     opt = torch.optim.AdamW(model.parameters(), lr=prof.train.lr)
@@ -78,7 +80,8 @@ def main(argv=None) -> dict:
         "bayes_vectorisation_ratio": (args.prompts / bayes_s) / (k / one_s),
         "train_steps_per_s": 1 / train_s,
         "train_tokens_per_s": tokens_per_step / train_s,
-        "train_config": {"batch_size": prof.train.batch_size, "seq_len": prof.task.seq_len,
+        "train_config": {"experiment": args.experiment, "batch_size": prof.train.batch_size,
+                         "seq_len": prof.task.seq_len,
                          "params": sum(t.numel() for t in model.parameters())},
         "cpu_profile_minutes_estimate": prof.train.steps * train_s / 60,
         "settings": {"task": task.to_dict(), "prompts": args.prompts, "repeats": args.repeats},
