@@ -424,13 +424,25 @@ _RETRIEVAL_SOURCES = {
     "segment-varlen": "▷ inside inputs and input lengths 3–4",
     "segment-varlen-end": "▷ inside inputs, lengths 3–4, and a second delimiter ◁",
 }
+_AMBIGUOUS = ("segment-rho30", "segment-varlen")   # segment-varlen-end: the structure that restores it
 for _source, _setting in _RETRIEVAL_SOURCES.items():
+    if _source in _AMBIGUOUS:
+        # The paper expects ambiguous delimiters to hold a trained model back beyond what they cost
+        # the ideal learner (whose accuracy already pays for the ambiguity): a gap to Bayes.
+        register(ClaimSpec(
+            id=f"retrieval.{_source}.cpu", chapter="retrieval",
+            statement=f"Ambiguous delimiters hold a trained transformer back ({_setting}): the exact Bayes "
+                      f"predictor's accuracy minus the model's, at the largest n (large: held back).",
+            paper=ABERNETHY_2024["segmentation_is_hard"], profile="cpu", source=f"{_source}-cpu",
+            compute=_retrieval_gap,
+            judge=lambda v: "reproduced" if v >= 0.1 else "partly" if v >= 0.05 else "not reproduced"))
+        continue
     register(ClaimSpec(
         id=f"retrieval.{_source}.cpu", chapter="retrieval",
         statement=f"A trained transformer infers the hidden coordinate in context ({_setting}): the exact "
                   f"Bayes predictor's accuracy minus the model's, at the largest n.",
-        paper=ABERNETHY_2024["segmentation_is_hard" if _source.startswith("segment") else "mechanism"],
-        profile="cpu", source=f"{_source}-cpu", compute=_retrieval_gap, judge=at_most(0.05, 0.2)))
+        paper=ABERNETHY_2024["mechanism"], profile="cpu", source=f"{_source}-cpu", compute=_retrieval_gap,
+        judge=at_most(0.05, 0.2)))
 
 
 def _sparse_error(results: dict, curve: str, n: int) -> float:
