@@ -275,6 +275,22 @@ def test_smoke_model_learns_the_bayes_answer_without_examples(tmp_path):
     assert model["lo"][0] <= bayes["mean"][0] + 0.02 and bayes["mean"][0] <= model["hi"][0] + 0.02
 
 
+def test_the_shipped_d2_model_retrieves_on_fresh_prompts():
+    """Retrieval forms only after thousands of steps (minutes), so the learned behaviour is checked
+    on the shipped model, recomputed from its weights on prompts it never saw: one example lifts
+    it from the n = 0 answer to near the Bayes accuracy."""
+    from icl_book.artifacts import ArtifactStore
+    from icl_book.experiments.retrieval import query_logits
+
+    store = ArtifactStore()
+    task = RetrievalTask(**store.results("retrieval-d2q8-cpu")["task"])
+    p = task.sample(1000, 12345)
+    hits = (query_logits(store.model("retrieval-d2q8-cpu"), p).argmax(-1) == p.labels).mean(0)
+    bayes = posterior(task, p.tokens, p.query).accuracy(p.labels).mean(0)
+    assert hits[0] < 0.65 and hits[1] > hits[0] + 0.25
+    assert (bayes[1:] - hits[1:]).max() < 0.06
+
+
 # ---- s-sparse regression baselines --------------------------------------------------------------------
 
 def test_lasso_and_omp_recover_a_sparse_vector_where_least_squares_cannot():
