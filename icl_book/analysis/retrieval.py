@@ -17,14 +17,13 @@ def attention_on_answer(model, task: RetrievalTask, prompts: RetrievalPrompts) -
     before it, as a fraction of its attention on that whole input (fixed-length inputs)."""
     if task.min_len is not None:
         raise ValueError("attention_on_answer reads fixed-length inputs (min_len = None)")
-    dtype = next(model.parameters()).dtype
     _, acts = model(torch.from_numpy(prompts.tokens), cache=True)
     B = len(prompts.tokens)
     rows = np.arange(B)[:, None]
     cols = prompts.query[:, :, None] - task.d + np.arange(task.d)           # [B, n + 1, d] the inputs
     mass = {}
     for layer in range(model.cfg.n_layer):
-        pattern = acts[f"blocks.{layer}.attn.pattern"].to(dtype).numpy()    # [B, H, T, T]
+        pattern = acts[f"blocks.{layer}.attn.pattern"].numpy()    # [B, H, T, T]
         for head in range(pattern.shape[1]):
             on_input = pattern[rows[..., None], head, prompts.query[..., None], cols]   # [B, n + 1, d]
             on_j = np.take_along_axis(on_input, np.broadcast_to(prompts.j_star[:, None, None],

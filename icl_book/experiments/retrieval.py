@@ -119,8 +119,8 @@ def _profiles(task: RetrievalTask, note: str, cpu_train: TrainConfig = _CPU_TRAI
 
 
 BASIC = {"d8q4": RetrievalTask(d=8, q=4, n_examples=12), "d16q2": RetrievalTask(d=16, q=2, n_examples=12)}
-# Two coordinates and rotary positions: the one setting in which a cpu-scale model left the
-# majority-vote plateau (after about 3,000 steps; benchmarks/README.md has the probes). With
+# Two coordinates and rotary positions: the first setting in which a cpu-scale model left the
+# majority-vote plateau (after about 3,000 steps in the probes of benchmarks/README.md); with
 # learned positions the same model stayed on it for 6,000 steps.
 SMALL = RetrievalTask(d=2, q=8, n_examples=8)
 _SMALL_TRAIN = TrainConfig(steps=8000, batch_size=64, lr=3e-3, warmup_steps=100, log_every=100,
