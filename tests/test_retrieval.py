@@ -201,7 +201,16 @@ def test_segmentation_costs_the_bayes_predictor_only_when_lengths_vary():
 
 # ---- the hand-built transformer ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("kw", [{"d": 6, "q": 3}, {"d": 5, "q": 4, "label_noise": 0.15}])
+@pytest.mark.parametrize("kw", [
+    {"d": 6, "q": 3},
+    {"d": 5, "q": 4, "label_noise": 0.15},
+    {"d": 4, "q": 4, "preamble": 4},                       # it segments: no position says where examples start
+    {"d": 5, "q": 4, "preamble": 6, "label_noise": 0.2, "end_delimiter": True},
+    {"d": 6, "q": 3, "preamble": 3, "label_alphabet": "disjoint", "candidates": 4},
+    # ▷ inside inputs, but the format's extra structure leaves one segmentation
+    {"d": 4, "q": 4, "preamble": 4, "rho": 0.3, "end_delimiter": True},
+    {"d": 5, "q": 3, "preamble": 2, "rho": 0.3, "label_alphabet": "disjoint"},
+])
 def test_hand_built_transformer_is_the_bayes_predictor(kw):
     task = RetrievalTask(n_examples=8, **kw)
     p = task.sample(200, 9)
@@ -254,8 +263,40 @@ def test_noise_temperature_turns_counts_into_the_posterior():
 
 
 def test_hand_built_transformer_refuses_formats_it_cannot_read():
-    with pytest.raises(ValueError, match="basic format"):
-        retrieval_transformer(RetrievalTask(preamble=3))
+    with pytest.raises(ValueError, match="fixed length"):
+        retrieval_transformer(RetrievalTask(preamble=3, min_len=5))
+    with pytest.raises(ValueError, match="fixed length"):
+        retrieval_transformer(RetrievalTask(sparsity=2))
+    with pytest.raises(ValueError, match="trust_delimiters"):
+        retrieval_transformer(RetrievalTask(rho=0.1))
+
+
+@pytest.mark.parametrize("kw", [{"d": 4, "q": 4, "preamble": 4, "rho": 0.3},
+                                {"d": 6, "q": 3, "preamble": 2, "rho": 0.2, "candidates": 4}])
+def test_trusting_transformer_computes_the_trusting_rule(kw):
+    """Where ▷ can lie and nothing else marks the examples, the construction built with
+    trust_delimiters takes every ▷ at its word: its output is the trusting rule written out in
+    numpy, and it is not the Bayes predictor."""
+    from icl_book.analysis.retrieval import trusting_rule
+    task = RetrievalTask(n_examples=8, **kw)
+    p = task.sample(300, 3)
+    with torch.no_grad():
+        logits = retrieval_transformer(task, trust_delimiters=True)(torch.from_numpy(p.tokens)).numpy()
+    got = logits[np.arange(300)[:, None], p.query]
+    assert np.abs(got - trusting_rule(task, p.tokens, p.query)).max() < 1e-9
+    assert np.abs(got - posterior(task, p.tokens, p.query).predictive).max() > 0.5
+
+
+def test_trusting_every_delimiter_costs_examples_bayes_does_not_pay():
+    from icl_book.analysis.retrieval import trusting_rule
+    task = RetrievalTask(d=4, q=4, n_examples=8, preamble=4, rho=0.3)
+    p = task.sample(2000, 8)
+    trust = argmax_accuracy(trusting_rule(task, p.tokens, p.query), p.labels).mean(0)
+    bayes = posterior(task, p.tokens, p.query).accuracy(p.labels).mean(0)
+    assert bayes[4] > 0.99 and bayes[4] - trust[4] > 0.04       # ± 0.01 at 2,000 prompts
+    clean = RetrievalTask(d=4, q=4, n_examples=8, preamble=4)
+    pc = clean.sample(300, 8)
+    assert np.abs(trusting_rule(clean, pc.tokens, pc.query) - posterior(clean, pc.tokens, pc.query).predictive).max() < 1e-9
 
 
 # ---- a model trained at smoke scale learns --------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..models.constructions import HARD, noise_temperature
 from ..tasks.retrieval import RetrievalPrompts, RetrievalTask
 
 
@@ -63,3 +64,50 @@ def agreement(logits: np.ndarray, predictive: np.ndarray) -> np.ndarray:
     answer = logits.argmax(-1)
     best = np.isclose(predictive, predictive.max(-1, keepdims=True))
     return np.take_along_axis(best, answer[..., None], -1)[..., 0].mean(0)
+
+
+def trusting_rule(task: RetrievalTask, tokens: np.ndarray, query: np.ndarray, beta: float | None = None) -> np.ndarray:
+    """The predictive ``[B, Q, vocab]`` at each query of the learner that takes the format's
+    markers at their word (fixed-length inputs): every ``◁`` closes an example (when the format has
+    one), or else every token after a ``▷`` is a label; the label and the ``d`` tokens before its
+    ``▷`` are read at fixed offsets (a look-back past the start of the prompt reads ``BOS``, which
+    matches nothing). It counts each coordinate's matches ``c_j`` over those anchors and answers
+    with the test input's symbols weighted by ``softmax(β c)`` (``β`` by default the hand-built
+    transformer's: large, or the noise temperature). Where the markers cannot lie
+    (``constructions.segmentable``) this is the Bayes predictor; otherwise it is what the
+    hand-built transformer computes under ``trust_delimiters=True``, written out in numpy."""
+    if task.min_len is not None or task.sparsity != 1:
+        raise ValueError("trusting_rule reads 1-sparse retrieval with fixed-length inputs")
+    if beta is None:
+        beta = noise_temperature(task.q, task.label_noise) if task.label_noise else HARD
+    tokens = np.asarray(tokens)
+    B, T = tokens.shape
+    d, q, J = task.d, task.q, task.n_candidates
+    symbols = np.arange(q + 1) if task.rho else np.arange(q)      # with rho > 0, ▷ is a symbol too
+    label_back = int(task.end_delimiter)
+
+    def back(offsets: np.ndarray) -> np.ndarray:
+        """tokens[b, t - offset] for every t (BOS before the prompt): [B, T, len(offsets)]."""
+        src = np.arange(T)[:, None] - offsets[None, :]
+        return np.where(src >= 0, tokens[:, np.clip(src, 0, T - 1)], task.bos)
+
+    if task.end_delimiter:
+        anchor = tokens == task.end
+    else:
+        anchor = back(np.array([1]))[..., 0] == task.delim
+    label = back(np.array([label_back]))                                   # [B, T, 1]
+    x = back(label_back + d + 1 - np.arange(J))                            # [B, T, J]
+    x_symbol = np.isin(x, symbols)
+    match = anchor[..., None] & x_symbol & (task.label_token(np.where(x_symbol, x, 0)) == label)
+    counts = np.cumsum(match, 1)                                         # [B, T, J] anchors up to t
+    rows = np.arange(B)[:, None]
+    c = counts[rows, query].astype(float)                                # [B, Q, J]
+    w = np.exp(beta * (c - c.max(-1, keepdims=True)))
+    w /= w.sum(-1, keepdims=True)
+    x_test = tokens[rows[..., None], query[..., None] - d + np.arange(J)]  # [B, Q, J]
+    eps = task.label_noise
+    predictive = np.zeros(query.shape + (task.vocab_size,))
+    for a in symbols:
+        p_a = (w * (x_test == a)).sum(-1)
+        predictive[..., int(task.label_token(a))] = (1 - eps) * p_a + eps / (q - 1) * (1 - p_a)
+    return predictive

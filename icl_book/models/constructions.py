@@ -1,25 +1,42 @@
 """Transformers whose weights are set by hand, as in a proof, and run by the book's one model.
 
 ``retrieval_transformer(task)`` builds the three-layer mechanism of in-context sparse retrieval
-(after Abernethy et al. 2024) for prompts with a unique delimiter and inputs of fixed length,
-starting right after ``BOS`` (``preamble = 0``). Its output at every ``▷`` is the exact Bayes
-predictive distribution of the label (the logits *are* the probabilities):
+(after Abernethy et al. 2024) for inputs of fixed length ``d`` behind a preamble of any length.
+It segments the prompt itself: nothing in its weights knows where the first example starts.
+Wherever the format leaves one segmentation (``segmentable``: a unique delimiter, or labels in
+their own alphabet, or a second delimiter ``◁``), its output at every true ``▷`` is the exact
+Bayes predictive distribution of the label (the logits *are* the probabilities).
 
-1. **Gather** (attention, one head per coordinate ``j``): every position looks back at the
-   position of phase ``j`` in its own example; at a label position the heads bring
-   ``x_i1 .. x_id`` next to ``y_i``.
-2. **Match** (MLP): at label positions ``m_ij = 1[x_ij = y_i]``, an AND of three indicators
-   computed exactly by a steep GELU.
-3. **Count** (attention): the query ``▷`` attends to every earlier label position and to an
-   attention sink at ``BOS`` with score ``S``; the sink keeps the softmax from normalising, so
-   the head returns the match counts ``c_j = Σ_i m_ij`` (times ``1 / (1 + n e^-S)``).
-4. **Select and copy** (attention): the query attends to the test input's positions with scores
-   ``β c_j`` and copies their tokens, giving ``Σ_j softmax(β c)_j 1[x_test,j = y]``. With
-   ``β = log((1 - ε)(q - 1)/ε)`` this is the Bayes posterior under label noise ``ε``; without
-   noise, a large ``β`` makes it uniform on the consistent set ``C_n``.
+Every attention step looks a fixed distance back from the position that asks, so the position
+embedding holds only relative-offset machinery: the position ``t``, its phase ``t mod P`` as a
+one-hot (``P`` longer than any offset used) and a constant. A head that wants the token ``o``
+positions back puts a large score on keys whose phase is ``(t - o) mod P`` (the query's phase
+one-hot, permuted: a linear map) plus a recency term ``γ t_key`` that picks, among the
+congruent keys, the latest one, which is exactly ``t - o``.
+
+1. **Segment and gather** (attention): an example is read at its *anchor*: its ``◁`` if the
+   format has one, else its label, the token after ``▷``. One head reads the marker (``◁`` at
+   offset 0, or ``▷`` one back), one the label, and head ``j`` the token that, at an anchor, is
+   coordinate ``j`` of the input (``d + 1 - j`` back from the label).
+2. **Match** (MLP): ``m_j = 1[x_j = y] · 1[anchor]``, an AND of three indicators that a steep
+   GELU computes exactly.
+3. **Count** (attention): each position attends to every earlier anchor and to an attention
+   sink at ``BOS`` with score ``S``; the sink keeps the softmax from normalising, so the head
+   returns the match counts ``c_j = Σ_i m_ij`` (times ``1 / (1 + n e^-S)``). The MLP then
+   multiplies the counts by the position's phase one-hot (a steep GELU again), so that the next
+   layer can address the count of coordinate ``j`` to the key ``d - j`` positions back.
+4. **Select and copy** (attention): at ``▷`` the head attends to the test input's ``d`` positions
+   with scores ``β c_j`` and copies their tokens, giving ``Σ_j softmax(β c)_j 1[x_test,j = y]``.
+   With ``β = log((1 - ε)(q - 1)/ε)`` this is the Bayes posterior under label noise ``ε``;
+   without noise, a large ``β`` makes it uniform on the consistent set ``C_n``.
 
 Layer norms are off (``layer_norm=False``) and the model runs in float64: the construction is
 exact up to terms of size ``e^-40`` (hard attention) and ``n e^-30`` (the sink).
+
+Where ``▷`` can occur inside inputs and nothing else marks the examples, the Bayes predictor sums
+over segmentations and this construction does not: ``trust_delimiters=True`` builds it anyway,
+taking every ``▷`` at its word (``icl_book.analysis.retrieval.trusting_rule`` is the same learner
+in numpy); the chapter measures what the trust costs.
 """
 
 from __future__ import annotations
@@ -57,92 +74,143 @@ def noise_temperature(q: int, label_noise: float) -> float:
     return math.log((1 - label_noise) * (q - 1) / label_noise)
 
 
-def retrieval_transformer(task: RetrievalTask, beta: float | None = None) -> Transformer:
+def segmentable(task: RetrievalTask) -> bool:
+    """Whether the hand-built transformer's anchors are exactly the true examples: the delimiter
+    is unique, or labels have their own alphabet (a token after an inner ▷ is never a label
+    token), or a second delimiter ◁ closes each example (◁ never occurs inside inputs)."""
+    return not task.rho or task.label_alphabet == "disjoint" or task.end_delimiter
+
+
+def retrieval_transformer(task: RetrievalTask, beta: float | None = None, *,
+                          trust_delimiters: bool = False) -> Transformer:
     """The hand-built retrieval transformer for ``task`` (float64, evaluation mode)."""
-    if task.preamble or task.min_len is not None or task.rho or task.end_delimiter \
-            or task.label_alphabet != "shared" or task.n_candidates != task.d or task.sparsity != 1:
-        raise ValueError("the hand-built transformer reads the basic format: fixed input length, a unique "
-                         "delimiter, shared label alphabet, no preamble, no second delimiter, and j* free "
-                         "over all d coordinates")
-    d, q, V = task.d, task.q, task.vocab_size
-    period = d + 2                                    # input, ▷, label
+    if task.min_len is not None or task.sparsity != 1:
+        raise ValueError("the hand-built transformer reads 1-sparse retrieval with inputs of fixed length "
+                         "(min_len = None, sparsity = 1); with variable lengths the coordinates of an input "
+                         "are not a fixed distance from its delimiter")
+    if not segmentable(task) and not trust_delimiters:
+        raise ValueError("with rho > 0, a shared label alphabet and no second delimiter, a ▷ inside an input "
+                         "looks like a delimiter and the Bayes predictor sums over segmentations, which this "
+                         "construction does not; pass trust_delimiters=True for the construction that takes "
+                         "every ▷ at its word")
+    d, q, J, V = task.d, task.q, task.n_candidates, task.vocab_size
+    # The anchor where an example is read: its ◁ when there is one, else its label (the token
+    # after ▷). Offsets back from the anchor: the marker, the label, coordinate j of the input.
+    marker, marker_back = (task.end, 0) if task.end_delimiter else (task.delim, 1)
+    label_back = int(task.end_delimiter)
+    P = d + 2 + label_back                             # phase modulus: longer than any offset read
+    T = task.seq_len
+    # The symbols an input coordinate (hence a label) can hold: with rho > 0, ▷ is one of them.
+    symbols = list(range(q)) + ([task.delim] if task.rho else [])
+    A = len(symbols)
+    labels = [int(task.label_token(a)) for a in symbols]
     if beta is None:
         beta = noise_temperature(q, task.label_noise) if task.label_noise else HARD
-    L = _Layout(tok=V, phase=period, bos=1, ex=1, ex2=1, one=1, gath=d * q, match=d, count=d, pred=V)
-    n_head = d
-    d_head = max(d + 4, q, math.ceil(L.width / n_head))
+    # More than any count can reach: n_examples where the anchors are true; when every ▷ is
+    # trusted, any position may be an anchor.
+    n_max = task.n_examples + 1 if segmentable(task) else T
+    L = _Layout(tok=V, phase=P, pos=1, one=1, bos=1, anchor=1, label=A, gath=J * A, match=J, count=J,
+                select=P, pred=V)
+    n_head = J + 2
+    d_head = max(P + 2, A, J, math.ceil(L.width / n_head))
+    d_head += d_head % 2
     D = n_head * d_head
-    cfg = TransformerConfig(n_layer=3, n_head=n_head, d_model=D, n_ctx=task.seq_len, vocab_size=V,
-                            d_mlp=d * q, tie_embeddings=False, layer_norm=False)
+    cfg = TransformerConfig(n_layer=3, n_head=n_head, d_model=D, n_ctx=T, vocab_size=V,
+                            d_mlp=max(J * A, J * P), tie_embeddings=False, layer_norm=False)
     model = Transformer(cfg).double().eval()
     scale = math.sqrt(d_head)                          # undo the 1/sqrt(d_head) of the scores
     with torch.no_grad():
         for p in model.parameters():
             p.zero_()
-        # Embeddings: the token one-hot; the position's phase, example index (and its square),
-        # a BOS flag and a constant 1.
+        # Embeddings: the token one-hot, a BOS flag; the position, its phase one-hot, a constant 1.
         model.embed.weight[torch.arange(V), L.at("tok") + torch.arange(V)] = 1.0
+        model.embed.weight[task.bos, L.at("bos")] = 1.0
         pos = model.pos.weight
-        for t in range(task.seq_len):
-            pos[t, L.at("one")] = 1.0
-            if t == 0:
-                pos[t, L.at("bos")] = 1.0
-                continue
-            example, phase = divmod(t - 1, period)
-            pos[t, L.at("phase", phase)] = 1.0
-            pos[t, L.at("ex")] = example
-            pos[t, L.at("ex2")] = example ** 2
+        t = torch.arange(1, T)                         # position 0 is always BOS: no phase
+        pos[t, L.at("phase") + t % P] = 1.0
+        pos[:, L.at("pos")] = torch.arange(T).double()
+        pos[:, L.at("one")] = 1.0
 
         def head(block: int, h: int):
             qkv = model.blocks[block].attn.qkv.weight
             rows = lambda part: slice(part * D + h * d_head, part * D + (h + 1) * d_head)  # noqa: E731
             return qkv[rows(0)], qkv[rows(1)], qkv[rows(2)], model.blocks[block].attn.out.weight[:, h * d_head:(h + 1) * d_head]
 
-        def same_example(wq, wk, row: int):
-            """Score term K(2 e_q e_k - e_k^2): largest (K e_q^2) for keys in the query's example."""
-            wq[row, L.at("ex")], wk[row, L.at("ex")] = 2 * HARD * scale, 1.0
-            wq[row + 1, L.at("one")], wk[row + 1, L.at("ex2")] = -HARD * scale, 1.0
+        def look_back(wq, wk, offset: int):
+            """Scores that single out the key ``offset`` positions back: a bonus for its phase,
+            and a recency term that prefers it over the congruent keys one period or more before."""
+            bonus = HARD * (offset + 2) * scale
+            for r in range(P):
+                wq[r, L.at("phase", (r + offset) % P)] = bonus
+                wk[r, L.at("phase", r)] = 1.0
+            wq[P, L.at("one")], wk[P, L.at("pos")] = HARD * scale, 1.0
+            wq[P + 1, L.at("one")], wk[P + 1, L.at("bos")] = bonus, 1.0   # before the prompt: BOS
 
-        # Layer 0, head j: gather x_ij from the position of phase j in the same example.
-        for j in range(d):
+        # Layer 0, head J: is this position an anchor (the marker sits `marker_back` positions back)?
+        wq, wk, wv, wo = head(0, J)
+        look_back(wq, wk, marker_back)
+        wv[0, L.at("tok", marker)] = 1.0
+        wo[L.at("anchor"), 0] = 1.0
+        # Layer 0, head J + 1: the label token, as a one-hot over the symbols it can stand for.
+        wq, wk, wv, wo = head(0, J + 1)
+        look_back(wq, wk, label_back)
+        for i in range(A):
+            wv[i, L.at("tok", labels[i])] = 1.0
+            wo[L.at("label", i), i] = 1.0
+        # Layer 0, head j: the token that, at an anchor, is coordinate j of the input.
+        for j in range(J):
             wq, wk, wv, wo = head(0, j)
-            wq[0, L.at("one")], wk[0, L.at("phase", j)] = HARD * scale, 1.0
-            same_example(wq, wk, 1)
-            for a in range(q):
-                wv[a, L.at("tok", a)] = 1.0
-                wo[L.at("gath", j * q + a), a] = 1.0
-        # Layer 0 MLP: m_j = Σ_a AND(x_ij = a, y_i = a, this is a label position).
+            look_back(wq, wk, label_back + d + 1 - j)
+            for i, a in enumerate(symbols):
+                wv[i, L.at("tok", a)] = 1.0
+                wo[L.at("gath", j * A + i), i] = 1.0
+        # Layer 0 MLP: m_j = Σ_a AND(x_j = a, the label stands for a, this is an anchor).
         mlp = model.blocks[0].mlp
-        for j in range(d):
-            for a in range(q):
-                unit = j * q + a
+        for j in range(J):
+            for i in range(A):
+                unit = j * A + i
                 mlp.fc.weight[unit, L.at("gath", unit)] = HARD
-                mlp.fc.weight[unit, L.at("tok", a)] = HARD
-                mlp.fc.weight[unit, L.at("phase", d + 1)] = HARD
+                mlp.fc.weight[unit, L.at("label", i)] = HARD
+                mlp.fc.weight[unit, L.at("anchor")] = HARD
                 mlp.fc.bias[unit] = -2 * HARD
                 mlp.proj.weight[L.at("match", j), unit] = 1 / HARD
-        # Layer 1, head 0: counts through an attention sink at BOS.
+        # Layer 1, head 0: counts over the earlier anchors, through an attention sink at BOS.
         wq, wk, wv, wo = head(1, 0)
         wq[0, L.at("one")], wk[0, L.at("bos")] = SINK * scale, 1.0
-        wq[1, L.at("one")] = -HARD * scale
-        wk[1, L.at("one")], wk[1, L.at("phase", d + 1)], wk[1, L.at("bos")] = 1.0, -1.0, -1.0
-        for j in range(d):
+        wq[1, L.at("one")] = -HARD * scale             # keys that are neither an anchor nor BOS
+        wk[1, L.at("one")], wk[1, L.at("anchor")], wk[1, L.at("bos")] = 1.0, -1.0, -1.0
+        for j in range(J):
             wv[j, L.at("match", j)] = 1.0
             wo[L.at("count", j), j] = math.exp(SINK)
-        # Layer 2, head 0: softmax over the test input's coordinates with scores β c_j; copy tokens.
+        # Layer 1 MLP: select[r] = c_j for the residue r = (phase - d + j) mod P of coordinate j of
+        # the input that ends just before this position; a product of a count (0 or >= 1) and a
+        # phase indicator, exact through GELU(HARD (c - n_max (1 - [phase = φ]))) / HARD.
+        mlp = model.blocks[1].mlp
+        for phi in range(P):
+            for j in range(J):
+                unit = phi * J + j
+                mlp.fc.weight[unit, L.at("count", j)] = HARD
+                mlp.fc.weight[unit, L.at("phase", phi)] = HARD * n_max
+                mlp.fc.bias[unit] = -HARD * n_max
+                mlp.proj.weight[L.at("select", (phi - d + j) % P), unit] = 1 / HARD
+        # Layer 2, head 0: at ▷ (phase φ) the key d - j back (coordinate j of the test input)
+        # scores β c_j - γ j + γ t_key = β c_j + γ (t - d): flat over the input. Congruent keys a
+        # period or more back lose γ P ≥ β n_max + HARD; keys of any other phase lose ≥ HARD.
+        gamma = (beta * n_max + HARD) / P + HARD        # + HARD: BOS (score 0) loses too
+        far = gamma * (d + 1) + HARD
         wq, wk, wv, wo = head(2, 0)
-        for j in range(d):
-            wq[j, L.at("count", j)], wk[j, L.at("phase", j)] = beta * scale, 1.0
-        same_example(wq, wk, d)
-        wq[d + 2, L.at("one")] = -HARD * scale                   # keys that are not inputs
-        wk[d + 2, L.at("one")] = 1.0
-        for j in range(d):
-            wk[d + 2, L.at("phase", j)] = -1.0
+        for r in range(P):
+            wk[r, L.at("phase", r)] = 1.0
+            wq[r, L.at("select", r)] = beta * scale
+            for phi in range(P):
+                j = (r - phi + d) % P                   # the coordinate a key of phase r holds
+                wq[r, L.at("phase", phi)] = (-gamma * j if j < J else -far) * scale
+        wq[P, L.at("one")], wk[P, L.at("pos")] = gamma * scale, 1.0
         eps = task.label_noise
-        for a in range(q):
-            wv[a, L.at("tok", a)] = 1.0
+        for i, a in enumerate(symbols):
+            wv[i, L.at("tok", a)] = 1.0
             # P(y = a) = (1 - ε) P(x_j* = a) + ε/(q - 1) P(x_j* ≠ a)
-            wo[L.at("pred", a), a] = 1 - eps - eps / (q - 1)
-            model.blocks[2].attn.out.bias[L.at("pred", a)] = eps / (q - 1)
+            wo[L.at("pred", labels[i]), i] = 1 - eps - eps / (q - 1)
+            model.blocks[2].attn.out.bias[L.at("pred", labels[i])] = eps / (q - 1)
         model.unembed.weight[torch.arange(V), L.at("pred") + torch.arange(V)] = 1.0
     return model
