@@ -6,7 +6,8 @@
 2. the exact Bayes predictor over every segmentation: prompts per second on the same prompts,
    against the same forward algorithm run one prompt at a time (the vectorisation ratio);
 3. training: optimiser steps and tokens per second of the ``cpu`` profile of ``--experiment``
-   (default ``retrieval-d8q4``; the shared trainer's model and problem, fp32, no compilation),
+   (default ``retrieval-d8q4``; the shared trainer's model and problem, fp32), eager and, when the
+   profile asks for it, through ``torch.compile`` (the one-off compile time reported apart),
    after a few untimed warm-up steps.
 
 Each timing is the median of ``--repeats`` runs; the JSON also holds the CPU, the thread count,
@@ -63,15 +64,23 @@ def main(argv=None) -> dict:
     model, problem = exp.build_model(prof), exp.problem(prof)
     opt = torch.optim.AdamW(model.parameters(), lr=prof.train.lr)
 
-    def steps(n):
+    def steps(forward_model, n):
         for s in range(n):
-            loss = problem.loss(model, problem.batch(s, prof.train.batch_size, 0, torch.device("cpu")))
+            loss = problem.loss(forward_model, problem.batch(s, prof.train.batch_size, 0, torch.device("cpu")))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
 
-    steps(3)
-    train_s = median_time(lambda: steps(args.train_steps), args.repeats) / args.train_steps
+    def seconds_per_step(forward_model):
+        steps(forward_model, 3)
+        return median_time(lambda: steps(forward_model, args.train_steps), args.repeats) / args.train_steps
+
+    eager_s = seconds_per_step(model)
+    train_s, compile_s = eager_s, 0.0
+    if prof.train.compile not in ("off", "auto"):
+        compiled = torch.compile(model, mode=prof.train.compile)
+        compile_s = median_time(lambda: steps(compiled, 1), 1)
+        train_s = seconds_per_step(compiled)
     tokens_per_step = prof.train.batch_size * prof.task.seq_len
     result = {
         "generator_prompts_per_s": args.prompts / gen_s,
@@ -80,10 +89,14 @@ def main(argv=None) -> dict:
         "bayes_vectorisation_ratio": (args.prompts / bayes_s) / (k / one_s),
         "train_steps_per_s": 1 / train_s,
         "train_tokens_per_s": tokens_per_step / train_s,
+        "train_eager_steps_per_s": 1 / eager_s,
+        "train_compile_speedup": eager_s / train_s,
+        "train_compile_s": compile_s,
         "train_config": {"experiment": args.experiment, "batch_size": prof.train.batch_size,
+                         "compile": prof.train.compile,
                          "seq_len": prof.task.seq_len,
                          "params": sum(t.numel() for t in model.parameters())},
-        "cpu_profile_minutes_estimate": prof.train.steps * train_s / 60,
+        "cpu_profile_minutes_estimate": (prof.train.steps * train_s + compile_s) / 60,
         "settings": {"task": task.to_dict(), "prompts": args.prompts, "repeats": args.repeats},
         "machine": {"cpu": cpu_name(), "torch_threads": torch.get_num_threads(),
                     "load_before": load_before, "load_after": os.getloadavg()},

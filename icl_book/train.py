@@ -19,6 +19,7 @@ import dataclasses
 import json
 import math
 import time
+import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -56,7 +57,8 @@ class TrainConfig:
     eval_every: int = 0          # steps between evaluations; 0: only at the end
     checkpoint_every: int = 500  # steps between checkpoints; 0: only at the end
     precision: str = "auto"      # auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
-    compile: str = "auto"        # torch.compile mode; auto: "default" on CUDA, off on CPU
+    compile: str = "auto"        # torch.compile mode; auto: "default" on CUDA, off on CPU (where
+                                 # it pays only for long runs; if it fails, training goes on eagerly)
 
     def __post_init__(self):
         for f in fields(self):
@@ -242,9 +244,9 @@ def train(model: torch.nn.Module, problem: Problem, cfg: TrainConfig, run_dir: s
                           f"pass resume (--resume) to continue it, or remove it (--fresh) to start again")
 
     mode = _compile_mode(cfg, device)
-    forward_model = torch.compile(model, mode=mode) if mode else model
+    compiled = torch.compile(model, mode=mode) if mode else None
 
-    def step_fn(batch):
+    def one_step(forward_model, batch):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             loss = problem.loss(forward_model, batch)
         loss.backward()
@@ -253,6 +255,18 @@ def train(model: torch.nn.Module, problem: Problem, cfg: TrainConfig, run_dir: s
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         return loss.detach()
+
+    def step_fn(batch):
+        nonlocal compiled
+        if compiled is not None:
+            try:
+                return one_step(compiled, batch)
+            except Exception as e:  # noqa: BLE001 -- no C++ compiler, an unsupported op: go on eagerly
+                first = str(e).splitlines()[0] if str(e) else ""
+                warnings.warn(f"torch.compile (mode {mode!r}) failed, training without it: {type(e).__name__}: {first}")
+                compiled = None
+                optimizer.zero_grad(set_to_none=True)
+        return one_step(model, batch)
 
     def run_eval(step):
         if evaluate is None:

@@ -85,6 +85,21 @@ def test_resume_after_interruption_reaches_the_same_weights(tmp_path):
     assert [h["loss"] for h in straight.metrics["history"]] == [h["loss"] for h in resumed.metrics["history"]]
 
 
+def test_a_compile_that_fails_falls_back_to_eager_training(tmp_path, monkeypatch):
+    """A machine without a C++ compiler must still train a profile that asks for torch.compile:
+    the run warns and goes on eagerly, to the very weights of an eager run."""
+    def broken_compile(model, mode=None):
+        def call(*args, **kwargs):
+            raise RuntimeError("no C++ compiler found\nlong traceback")
+        return call
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    with pytest.warns(UserWarning, match="torch.compile .* failed, training without it: RuntimeError: no C"):
+        fallen = run_smoke(tmp_path, "fallen", steps=10, compile="default")
+    eager = run_smoke(tmp_path, "eager", steps=10)
+    a, b = weights(fallen.model), weights(eager.model)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_an_existing_checkpoint_is_never_silently_overwritten(tmp_path):
     run_smoke(tmp_path, "r", steps=20, stop_after=10)
     with pytest.raises(ConfigError, match="already holds a checkpoint at step 10"):
