@@ -43,8 +43,9 @@ class ClaimSpec:
     paper: PaperValue
     profile: str
     source: str
-    compute: Callable[[dict], float]   # artifact results -> our value
+    compute: Callable[..., float]      # artifact results (and its model, with uses_model) -> our value
     judge: Callable[[float], str]      # our value -> verdict
+    uses_model: bool = False           # compute(results, model): the value is measured on the weights
 
     def evaluate(self, store: ArtifactStore | None = None) -> Claim:
         store = store or ArtifactStore()
@@ -54,7 +55,7 @@ class ClaimSpec:
             results = store.results(self.source)
         except ArtifactError as e:
             return Claim(ours=None, verdict="not run", detail=str(e), **common)
-        value = float(self.compute(results))
+        value = float(self.compute(results, store.model(self.source)) if self.uses_model else self.compute(results))
         verdict = self.judge(value)
         assert verdict in VERDICTS, verdict
         return Claim(ours=value, verdict=verdict, detail=results.get("note", ""), **common)
@@ -443,6 +444,33 @@ for _source, _setting in _RETRIEVAL_SOURCES.items():
                   f"Bayes predictor's accuracy minus the model's, at the largest n.",
         paper=ABERNETHY_2024["mechanism"], profile="cpu", source=f"{_source}-cpu", compute=_retrieval_gap,
         judge=at_most(0.05, 0.2)))
+
+
+def _attention_gap(results: dict, model) -> float:
+    """How far the best head's attention on j* (as a share of its attention on the input, at each
+    ▷) is from the Bayes weight 1/|C_n|: the mean over n of the distance between the two curves,
+    on 500 fresh prompts. The best head is the one with the most attention on j* at the largest n."""
+    import numpy as np
+
+    from .analysis.retrieval import attention_on_answer
+    from .bayes.retrieval import consistent_set_sizes
+    from .tasks.retrieval import RetrievalTask
+
+    task = RetrievalTask(**results["task"])
+    prompts = task.sample(500, 31)
+    mass = attention_on_answer(model, task, prompts)
+    best = max(mass, key=lambda key: mass[key][-1])
+    return float(np.abs(mass[best] - (1 / consistent_set_sizes(prompts, task)).mean(0)).mean())
+
+
+# Every shipped model whose inputs have a fixed length (the measure needs the coordinates' positions).
+for _source in ("retrieval-d2q8", "retrieval-d4q4", "retrieval-d8q4", "segment-unique", "segment-rho30"):
+    register(ClaimSpec(
+        id=f"retrieval.attention.{_source}.cpu", chapter="retrieval",
+        statement=f"Attention mirrors the inference step ({_RETRIEVAL_SOURCES[_source]}): the mean distance "
+                  f"between the best head's attention on j* and the Bayes weight 1/|C_n|, over n.",
+        paper=ABERNETHY_2024["attention_mirrors_inference"], profile="cpu", source=f"{_source}-cpu",
+        compute=_attention_gap, judge=at_most(0.1, 0.2), uses_model=True))
 
 
 def _sparse_error(results: dict, curve: str, n: int) -> float:
