@@ -113,7 +113,6 @@ def retrieval_transformer(task: RetrievalTask, beta: float | None = None, *,
                 select=P, pred=V)
     n_head = J + 2
     d_head = max(P + 2, A, J, math.ceil(L.width / n_head))
-    d_head += d_head % 2
     D = n_head * d_head
     cfg = TransformerConfig(n_layer=3, n_head=n_head, d_model=D, n_ctx=T, vocab_size=V,
                             d_mlp=max(J * A, J * P), tie_embeddings=False, layer_norm=False)
