@@ -421,11 +421,14 @@ _RETRIEVAL_SOURCES = {
     "retrieval-d8q4": "d = 8, q = 4, a unique delimiter",
     "retrieval-d16q2": "d = 16, q = 2, a unique delimiter",
     "segment-unique": "d = 4, q = 4 behind a random preamble, a unique delimiter",
+    "segment-rho10": "the same with ▷ inside inputs (ρ = 0.1)",
     "segment-rho30": "the same with ▷ inside inputs (ρ = 0.3)",
     "segment-varlen": "▷ inside inputs and input lengths 3–4",
     "segment-varlen-end": "▷ inside inputs, lengths 3–4, and a second delimiter ◁",
+    "segment-varlen-disjoint": "▷ inside inputs, lengths 3–4, and labels in their own alphabet",
 }
-_AMBIGUOUS = ("segment-rho30", "segment-varlen")   # segment-varlen-end: the structure that restores it
+# The -end and -disjoint formats add the structure that restores segmentation.
+_AMBIGUOUS = ("segment-rho10", "segment-rho30", "segment-varlen")
 for _source, _setting in _RETRIEVAL_SOURCES.items():
     if _source in _AMBIGUOUS:
         # The paper expects ambiguous delimiters to hold a trained model back beyond what they cost

@@ -135,15 +135,20 @@ _MEDIUM_TRAIN = TrainConfig(steps=7000, batch_size=64, lr=3e-3, warmup_steps=100
 # preamble of up to 4 symbols; with lengths 3–4, j* lies among the first three coordinates.
 SEGMENT = {
     "unique": RetrievalTask(d=4, q=4, n_examples=8, preamble=4),
+    "rho10": RetrievalTask(d=4, q=4, n_examples=8, preamble=4, rho=0.1),
     "rho30": RetrievalTask(d=4, q=4, n_examples=8, preamble=4, rho=0.3),
     "varlen": RetrievalTask(d=4, q=4, n_examples=8, preamble=4, rho=0.3, min_len=3),
     "varlen-end": RetrievalTask(d=4, q=4, n_examples=8, preamble=4, rho=0.3, min_len=3, end_delimiter=True),
+    "varlen-disjoint": RetrievalTask(d=4, q=4, n_examples=8, preamble=4, rho=0.3, min_len=3,
+                                     label_alphabet="disjoint"),
 }
 SEGMENT_LABELS = {
     "unique": "a unique delimiter",
+    "rho10": "▷ inside inputs (ρ = 0.1)",
     "rho30": "▷ inside inputs (ρ = 0.3)",
     "varlen": "▷ inside inputs, lengths 3–4",
     "varlen-end": "… and a second delimiter ◁",
+    "varlen-disjoint": "… or labels in their own alphabet",
 }
 
 RETRIEVAL_EXPERIMENTS = [
