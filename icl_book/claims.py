@@ -467,7 +467,7 @@ def _attention_gap(results: dict, model) -> float:
 
 
 # Every shipped model whose inputs have a fixed length (the measure needs the coordinates' positions).
-for _source in ("retrieval-d2q8", "retrieval-d4q4", "retrieval-d8q4", "segment-unique", "segment-rho30"):
+for _source in ("retrieval-d2q8", "retrieval-d4q4", "retrieval-d8q4", "segment-unique", "segment-rho10", "segment-rho30"):
     register(ClaimSpec(
         id=f"retrieval.attention.{_source}.cpu", chapter="retrieval",
         statement=f"Attention mirrors the inference step ({_RETRIEVAL_SOURCES[_source]}): the mean distance "
