@@ -511,9 +511,12 @@ def scorecard(store: ArtifactStore | None = None, chapter: str | None = None) ->
 
 def markdown_table(chapter: str | None = None, store: ArtifactStore | None = None, with_ids: bool = False) -> str:
     """The scorecard (or one chapter's part of it) as a Markdown table, as the book shows it."""
+    def cell(text) -> str:
+        return str(text).replace("|", "\\|")          # a "|" in a statement (1/|C_n|) is not a column
+
     rows = ["| claim | profile | ours | paper | verdict |", "|---|---|---|---|---|"]
     for c in scorecard(store, chapter):
         ours = "—" if c.ours is None else f"{c.ours:.3g}"
-        claim = f"{c.statement}<br><small>`{c.id}`</small>" if with_ids else c.statement
-        rows.append(f"| {claim} | {c.profile} | {ours} | {c.paper} | **{c.verdict}** |")
+        claim = f"{cell(c.statement)}<br><small>`{c.id}`</small>" if with_ids else cell(c.statement)
+        rows.append(f"| {claim} | {c.profile} | {ours} | {cell(c.paper)} | **{c.verdict}** |")
     return "\n".join(rows)

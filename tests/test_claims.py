@@ -1,5 +1,7 @@
 """The scorecard: verdicts follow their thresholds; a missing artifact is 'not run', never a pass."""
 
+import re
+
 import pytest
 
 from icl_book import claims
@@ -43,7 +45,6 @@ def test_every_claim_names_a_paper_citation_and_a_known_chapter():
 
 
 def test_every_cited_paper_is_in_the_bibliography():
-    import re
     from pathlib import Path
 
     bib = (Path(__file__).resolve().parents[1] / "references.bib").read_text()
@@ -56,3 +57,13 @@ def test_markdown_table_lists_a_chapters_claims_only(tmp_store):
     assert table.splitlines()[0] == "| claim | profile | ours | paper | verdict |"
     assert "ch0.follows-bayes" in table and "ginc." not in table
     assert table.count("**not run**") == len(claims.scorecard(tmp_store, "ch0"))
+
+
+def test_markdown_table_rows_keep_five_columns_when_a_statement_holds_a_pipe(tmp_store):
+    """The attention claims speak of 1/|C_n|: an unescaped "|" would split the row into more cells."""
+    table = claims.markdown_table("retrieval", tmp_store)
+    rows = table.splitlines()[2:]
+    assert any("1/\\|C_n\\|" in row for row in rows)
+    for row in rows:
+        cells = re.split(r"(?<!\\)\|", row)
+        assert len(cells) == 7, row          # five cells between the six unescaped pipes
