@@ -12,8 +12,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+import numpy as np
+
+from .analysis.retrieval import attention_on_answer, best_head
 from .artifacts import ArtifactError, ArtifactStore
+from .bayes.retrieval import consistent_set_sizes
 from .papers import ABERNETHY_2024, GARG_2022, GARG_2022_SPARSE, XIE_2022, PaperValue, ginc_curves
+from .tasks.retrieval import RetrievalTask
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
 
@@ -453,17 +458,10 @@ def _attention_gap(results: dict, model) -> float:
     """How far the best head's attention on j* (as a share of its attention on the input, at each
     ▷) is from the Bayes weight 1/|C_n|: the mean over n of the distance between the two curves,
     on 500 fresh prompts. The best head is the one with the most attention on j* at the largest n."""
-    import numpy as np
-
-    from .analysis.retrieval import attention_on_answer
-    from .bayes.retrieval import consistent_set_sizes
-    from .tasks.retrieval import RetrievalTask
-
     task = RetrievalTask(**results["task"])
     prompts = task.sample(500, 31)
     mass = attention_on_answer(model, task, prompts)
-    best = max(mass, key=lambda key: mass[key][-1])
-    return float(np.abs(mass[best] - (1 / consistent_set_sizes(prompts, task)).mean(0)).mean())
+    return float(np.abs(mass[best_head(mass)] - (1 / consistent_set_sizes(prompts, task)).mean(0)).mean())
 
 
 # Every shipped model whose inputs have a fixed length (the measure needs the coordinates' positions).

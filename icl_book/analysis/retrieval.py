@@ -33,6 +33,11 @@ def attention_on_answer(model, task: RetrievalTask, prompts: RetrievalPrompts) -
     return mass
 
 
+def best_head(mass: dict[tuple[int, int], np.ndarray]) -> tuple[int, int]:
+    """The head of ``attention_on_answer``'s result with the most attention on j* at the largest n."""
+    return max(mass, key=lambda key: mass[key][-1])
+
+
 def window_rule(prompts: RetrievalPrompts, task: RetrievalTask, window: int | None = None) -> np.ndarray:
     """The predictive ``[B, n + 1, vocab]`` of a learner that keeps the coordinates consistent
     with the last ``window`` examples before each query (all of them, if None) and answers
