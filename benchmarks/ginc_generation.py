@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from icl_book.artifacts import atomic_write, cpu_name, dump_json, git_commit
+from icl_book.store import atomic_write, cpu_name, dump_json, git_commit
 from icl_book.bayes.hmm import pretraining_predictive
 from icl_book.tasks.ginc import GINCConfig, build_hmms, make_prompts, pretraining_tokens
 

@@ -33,7 +33,7 @@ import torch
 
 from icl_book.analysis.spinglass import (boltzmann_gaussian, contrast_ratio, contrast_ratio_grid, message_passing,
                                          message_passing_loop, spin_glass_of)
-from icl_book.artifacts import atomic_write, cpu_name, dump_json, git_commit
+from icl_book.store import atomic_write, cpu_name, dump_json, git_commit
 from icl_book.models.linear_attention import sample_prompts
 from icl_book.train import step_generator
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from icl_book import experiments
-from icl_book.artifacts import atomic_write, cpu_name, dump_json, git_commit
+from icl_book.store import atomic_write, cpu_name, dump_json, git_commit
 from icl_book.bayes.retrieval import posterior
 from icl_book.tasks.retrieval import RetrievalTask
 

@@ -31,7 +31,7 @@ import transformers
 from torch import nn
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from icl_book.artifacts import atomic_write, cpu_name, dump_json, git_commit
+from icl_book.store import atomic_write, cpu_name, dump_json, git_commit
 from icl_book.models.transformer import Transformer, TransformerConfig
 
 # The GINC paper's model (Xie et al. 2022): a 4-layer GPT-2 of width 768 over a 51-token

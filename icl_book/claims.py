@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from .analysis.retrieval import attention_on_answer, best_head
-from .artifacts import ArtifactError, ArtifactStore
+from .store import ArtifactError, ArtifactStore
 from .bayes.retrieval import consistent_set_sizes
 from .papers import ABERNETHY_2024, GARG_2022, GARG_2022_SPARSE, XIE_2022, PaperValue, ginc_curves
 from .tasks.retrieval import RetrievalTask

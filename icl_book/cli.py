@@ -17,7 +17,7 @@ import sys
 
 from . import claims as claims_mod
 from . import experiments
-from .artifacts import ArtifactError, ArtifactStore
+from .store import ArtifactError, ArtifactStore
 from .train import ConfigError, has_checkpoint
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .artifacts import atomic_write, dump_json, load_state_tensors, state_tensors, tensors_to_bytes
+from .store import atomic_write, dump_json, load_state_tensors, state_tensors, tensors_to_bytes
 from safetensors.torch import load as load_safetensors_bytes
 
 SCHEDULES = ("cosine", "linear", "constant")

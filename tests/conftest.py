@@ -21,7 +21,7 @@ def tmp_store(tmp_path, monkeypatch):
     """An empty artifact store, so tests never touch the shipped one."""
     root = tmp_path / "store"
     monkeypatch.setenv("ICL_BOOK_ARTIFACTS", str(root))
-    from icl_book.artifacts import ArtifactStore
+    from icl_book.store import ArtifactStore
 
     return ArtifactStore(root)
 
@@ -29,7 +29,7 @@ def tmp_store(tmp_path, monkeypatch):
 @pytest.fixture
 def shipped_copy(tmp_path, monkeypatch):
     """A copy of the shipped artifact store that a test may corrupt."""
-    from icl_book.artifacts import PACKAGE_STORE, ArtifactStore
+    from icl_book.store import PACKAGE_STORE, ArtifactStore
 
     root = tmp_path / "shipped"
     shutil.copytree(PACKAGE_STORE, root, ignore=shutil.ignore_patterns("__init__.py", "__pycache__"))

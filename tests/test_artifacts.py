@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from icl_book.artifacts import ArtifactError, ArtifactStore, atomic_write
+from icl_book.store import ArtifactError, ArtifactStore, atomic_write
 from icl_book.models import Transformer, TransformerConfig
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -85,7 +85,7 @@ def test_an_interrupted_training_run_resumes_to_the_same_weights(tmp_path):
     import signal
     import time
 
-    from icl_book.artifacts import ArtifactStore
+    from icl_book.store import ArtifactStore
 
     def env(store):
         return {**os.environ, "ICL_BOOK_ARTIFACTS": str(tmp_path / store)}

@@ -424,7 +424,7 @@ def test_the_shipped_lstm_learns_in_context_on_fresh_prompts():
     its own task rather than read from its stored results: eight examples beat none at k = 10."""
     import dataclasses
 
-    from icl_book.artifacts import ArtifactStore
+    from icl_book.store import ArtifactStore
     from icl_book.experiments.ginc import CPU_TASK, accuracy_grid
 
     store = ArtifactStore()

@@ -328,7 +328,7 @@ def test_the_shipped_d2_model_retrieves_on_fresh_prompts():
     """Retrieval forms only after thousands of steps (minutes), so the learned behaviour is checked
     on the shipped model, recomputed from its weights on prompts it never saw: one example lifts
     it from the n = 0 answer to near the Bayes accuracy."""
-    from icl_book.artifacts import ArtifactStore
+    from icl_book.store import ArtifactStore
     from icl_book.experiments.retrieval import query_logits
 
     store = ArtifactStore()

@@ -298,7 +298,7 @@ def test_training_with_weight_decay_reaches_ridge_with_half_the_decay():
 
 def test_the_results_only_experiment_round_trips_through_the_store(tmp_store, tmp_path):
     from icl_book import experiments
-    from icl_book.artifacts import ArtifactError
+    from icl_book.store import ArtifactError
     from icl_book.train import ConfigError
 
     entry = experiments.run("spinglass", "smoke", store=tmp_store, run_root=tmp_path, progress=False)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..artifacts import ArtifactStore, device_description, git_commit
+from ..store import ArtifactStore, device_description, git_commit
 from ..train import ConfigError, train, with_overrides
 from .base import PROFILES, Experiment, LanguageModelProblem, Profile, model_kind, run_computation
 from .ginc import GINC_EXPERIMENTS

@@ -87,7 +87,7 @@ def run_computation(exp: Experiment, profile: str, *, store, command: str | None
     import datetime as dt
     import time
 
-    from ..artifacts import ArtifactStore, device_description, git_commit
+    from ..store import ArtifactStore, device_description, git_commit
 
     p = exp.profile(profile)
     commit = git_commit()

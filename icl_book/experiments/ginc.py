@@ -352,7 +352,7 @@ def compute_analysis(p: Profile) -> dict:
     """``shipped_analysis`` of each model (model and exact predictor), with the sha256 of the
     weights it measured, so that a chapter can refuse an analysis of older weights. It reads the
     models the package ships (minutes on two cores), so the scorecard and the chapter need not."""
-    from ..artifacts import PACKAGE_STORE, ArtifactStore
+    from ..store import PACKAGE_STORE, ArtifactStore
 
     store = ArtifactStore(PACKAGE_STORE)
     return {name: {**shipped_analysis(store, name, p.task.n_prompts),

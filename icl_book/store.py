@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-PACKAGE_STORE = Path(__file__).resolve().parent
+PACKAGE_STORE = Path(__file__).resolve().parent / "artifacts"   # the shipped data; this module is the code
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
 RESULTS = "results.json"
@@ -106,7 +106,7 @@ def tensors_to_bytes(tensors: dict[str, torch.Tensor], metadata: dict | None = N
 
 def git_commit() -> str:
     """The commit of the working tree (``-dirty`` when it has uncommitted changes)."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     try:
         rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
                              text=True, check=True).stdout.strip()
@@ -193,7 +193,7 @@ class ArtifactStore:
 
     def model(self, name: str) -> torch.nn.Module:
         """Rebuild the model from its stored kind and config and load its verified weights."""
-        from ..models import build_model
+        from .models import build_model
 
         entry = self.entry(name)
         if "model" not in entry:

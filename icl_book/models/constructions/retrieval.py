@@ -45,8 +45,8 @@ import math
 
 import torch
 
-from ..tasks.retrieval import RetrievalTask
-from .transformer import Transformer, TransformerConfig
+from ...tasks.retrieval import RetrievalTask
+from ..transformer import Transformer, TransformerConfig
 
 HARD = 40.0   # score gap that makes an attention choice exact in float64 (e^-40 ≈ 4e-18)
 SINK = 30.0   # the count head's sink score (relative error n e^-30 ≈ 1e-13 n)
