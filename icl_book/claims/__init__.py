@@ -1,0 +1,116 @@
+"""The scorecard: every headline result of the book, our value beside the paper's.
+
+A claim is declared once, in its chapter's module here, with the rule that computes our value from an artifact and
+the thresholds that turn it into a verdict. The thresholds are fixed when the claim is
+written, before the result is seen; they are never tuned to agree. Chapters show claims
+(``evaluate``) and the appendix renders them all (``scorecard``); both compute from the same
+verified artifacts, so the prose and the scorecard cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+from ..papers import PaperValue
+from ..store import ArtifactError, ArtifactStore
+
+VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    chapter: str
+    statement: str
+    ours: float | None
+    paper: str
+    paper_value: float | None
+    profile: str
+    verdict: str
+    source: str        # the artifact our value comes from
+    detail: str = ""   # why a claim was not run, or how our setting differs
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    id: str
+    chapter: str
+    statement: str
+    paper: PaperValue
+    profile: str
+    source: str
+    compute: Callable[..., float]      # artifact results (and its model, with uses_model) -> our value
+    judge: Callable[[float], str]      # our value -> verdict
+    uses_model: bool = False           # compute(results, model): the value is measured on the weights
+
+    def evaluate(self, store: ArtifactStore | None = None) -> Claim:
+        store = store or ArtifactStore()
+        common = dict(id=self.id, chapter=self.chapter, statement=self.statement, paper=str(self.paper),
+                      paper_value=self.paper.value, profile=self.profile, source=self.source)
+        try:
+            results = store.results(self.source)
+        except ArtifactError as e:
+            return Claim(ours=None, verdict="not run", detail=str(e), **common)
+        value = float(self.compute(results, store.model(self.source)) if self.uses_model else self.compute(results))
+        verdict = self.judge(value)
+        assert verdict in VERDICTS, verdict
+        return Claim(ours=value, verdict=verdict, detail=results.get("note", ""), **common)
+
+
+def at_most(reproduced: float, partly: float) -> Callable[[float], str]:
+    """Verdict for an error-like value: small is good."""
+    return lambda v: "reproduced" if v <= reproduced else "partly" if v <= partly else "not reproduced"
+
+
+def within(lo: float, hi: float, slack: float) -> Callable[[float], str]:
+    """Verdict for a value the paper gives as a range: inside, within ``slack`` of it, or off."""
+    return lambda v: ("reproduced" if lo <= v <= hi else
+                      "partly" if lo - slack <= v <= hi + slack else "not reproduced")
+
+
+def close_to(target: float, reproduced: float, partly: float) -> Callable[[float], str]:
+    """Verdict for a value the paper reports: within ``reproduced`` of it, within ``partly``, or off."""
+    return lambda v: ("reproduced" if abs(v - target) <= reproduced else
+                      "partly" if abs(v - target) <= partly else "not reproduced")
+
+
+REGISTRY: dict[str, ClaimSpec] = {}
+
+
+def register(spec: ClaimSpec) -> ClaimSpec:
+    if spec.id in REGISTRY:
+        raise ValueError(f"claim {spec.id!r} registered twice")
+    REGISTRY[spec.id] = spec
+    return spec
+
+
+def evaluate(claim_id: str, store: ArtifactStore | None = None) -> Claim:
+    if claim_id not in REGISTRY:
+        raise KeyError(f"no claim {claim_id!r}; known: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[claim_id].evaluate(store)
+
+
+def scorecard(store: ArtifactStore | None = None, chapter: str | None = None) -> list[Claim]:
+    store = store or ArtifactStore()
+    return [spec.evaluate(store) for spec in REGISTRY.values() if chapter in (None, spec.chapter)]
+
+
+def markdown_table(chapter: str | None = None, store: ArtifactStore | None = None, with_ids: bool = False) -> str:
+    """The scorecard (or one chapter's part of it) as a Markdown table, as the book shows it."""
+    def cell(text) -> str:
+        return str(text).replace("|", "\\|")          # a "|" in a statement (1/|C_n|) is not a column
+
+    rows = ["| claim | profile | ours | paper | verdict |", "|---|---|---|---|---|"]
+    for c in scorecard(store, chapter):
+        ours = "—" if c.ours is None else f"{c.ours:.3g}"
+        claim = f"{cell(c.statement)}<br><small>`{c.id}`</small>" if with_ids else cell(c.statement)
+        rows.append(f"| {claim} | {c.profile} | {ours} | {cell(c.paper)} | **{c.verdict}** |")
+    return "\n".join(rows)
+
+
+# Each chapter registers its claims when its module is imported, in the book's order.
+from . import ch0, ginc, retrieval, spinglass  # noqa: E402,F401  (registration is the import)

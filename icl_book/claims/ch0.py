@@ -1,0 +1,42 @@
+"""Chapter 0: in-context linear regression (Garg et al. 2022)."""
+
+from __future__ import annotations
+
+from ..papers import GARG_2022
+from . import ClaimSpec, at_most, register, within
+
+# ---- chapter 0: in-context linear regression ----------------------------------------------
+
+def _curve_at(results: dict, key: str, n: int) -> float:
+    return results["evaluation"]["curves"][key]["mean"][n]
+
+
+def _two_d(results: dict) -> int:
+    return 2 * results["task"]["d"]
+
+
+def _max_gap_below_d(results: dict) -> float:
+    curves, d = results["evaluation"]["curves"], results["task"]["d"]
+    return max(abs(curves["transformer"]["mean"][n] - curves["bayes"]["mean"][n]) for n in range(d + 1))
+
+
+for _profile in ("cpu", "paper"):
+    register(ClaimSpec(
+        id=f"ch0.error-at-2d.{_profile}", chapter="ch0",
+        statement="With 2d examples in the prompt, the trained transformer's normalised squared error "
+                  "is near zero, as least squares' is.",
+        paper=GARG_2022["transformer_error_at_2d"], profile=_profile, source=f"linreg-{_profile}",
+        compute=lambda r: _curve_at(r, "transformer", _two_d(r)), judge=at_most(0.05, 0.2)))
+
+register(ClaimSpec(
+    id="ch0.follows-bayes", chapter="ch0",
+    statement="With fewer examples than dimensions, the transformer follows the Bayes-optimal "
+              "(minimum-norm) predictor: the largest gap between their normalised errors for n ≤ d.",
+    paper=GARG_2022["transformer_vs_least_squares"], profile="cpu", source="linreg-cpu",
+    compute=_max_gap_below_d, judge=at_most(0.05, 0.15)))
+
+register(ClaimSpec(
+    id="ch0.knn-at-2d", chapter="ch0",
+    statement="With 2d examples, 3-nearest-neighbours stays far from least squares.",
+    paper=GARG_2022["knn_error_at_2d"], profile="cpu", source="linreg-cpu",
+    compute=lambda r: _curve_at(r, "nearest_neighbours", _two_d(r)), judge=within(0.6, 1.0, 0.2)))

@@ -1,0 +1,137 @@
+"""The spin-glass chapter (Li, Bai & Huang 2025; Raventós et al. 2023)."""
+
+from __future__ import annotations
+
+from ..papers import LI_2025, LI_2025_VALUES, RAVENTOS_2023
+from . import ClaimSpec, at_most, close_to, register, within
+
+# ---- the spin-glass chapter (Li, Bai & Huang 2025; Raventós et al. 2023) ---------------------
+#
+# Thresholds come from the paper's own spread: where it reports a standard deviation over
+# repeats, "reproduced" is within one such deviation (our means average 10 repeats, so their
+# own error is about a third of it), "partly" within two or three.
+
+def _sg(results: dict, *keys):
+    out = results["evaluation"]
+    for k in keys:
+        out = out[k]
+    return out
+
+
+def _sg_zero_mode_gap(r: dict) -> float:
+    zm = _sg(r, "checks", "zero_modes")
+    return max(abs(f - LI_2025["zero_mode_fraction"][P]) for P, f in zip(zm["Ps"], zm["fraction"]))
+
+
+def _sg_mean(values) -> float:
+    return sum(values) / len(values)
+
+
+def _sg_row_gap(r: dict) -> float:
+    """The largest |ours - paper| of the contrast ratio at N = 100 over the paper's P values."""
+    hm = _sg(r, "heat_map")
+    row = hm["mean"][hm["Ns"].index(100)]
+    return max(abs(row[hm["Ps"].index(P)] - v) for P, v in LI_2025["contrast_ratio_N100"].items())
+
+
+def _sg_curve_at(r: dict, method: str, N: int) -> float:
+    c = _sg(r, "error_against_context")
+    return c[method]["mean"][c["Ns"].index(N)]
+
+
+def _sg_peak(r: dict, model: str) -> tuple[float, float]:
+    c = _sg(r, "interpolation")
+    mean = c[model]["mean"]
+    k = max(range(len(mean)), key=mean.__getitem__)
+    return c["alphas"][k], mean[k]
+
+
+_SPINGLASS = "spinglass-cpu"
+for _id, _statement, _paper, _compute, _judge in (
+    ("zero-mode-fraction", "Zero-mode fraction of the Hessian at D = 20, N = 100: the largest difference from "
+     "the paper's five values.", LI_2025_VALUES["zero_mode_fraction"], _sg_zero_mode_gap, at_most(0.0005, 0.01)),
+    ("few-tasks-worse-than-zero", "With P = 10 tasks, gradient training leaves the weights random: test loss "
+     "over that of predicting 0 (mean of 5 seeds; the paper's single run: 2.10 over 1.0).",
+     LI_2025_VALUES["few_task_loss"],
+     lambda r: _sg_mean(_sg(r, "checks", "few_many", "10", "test_loss")) / _sg(r, "checks", "predict_zero"),
+     lambda v: "reproduced" if v > 1.0 else "partly" if v > 0.8 else "not reproduced"),
+    ("many-tasks-loss", "With P = 1000 tasks, test loss of gradient training (mean of 5 seeds).",
+     LI_2025_VALUES["many_task_loss"], lambda r: _sg_mean(_sg(r, "checks", "few_many", "1000", "test_loss")),
+     close_to(0.114, 0.02, 0.05)),
+    ("mp-diagonal-mean", "Message passing at P = 5000: mean of the diagonal weights.", LI_2025_VALUES["mp_diag_mean"],
+     lambda r: _sg_mean(_sg(r, "checks", "marginals", "diag_mean")), within(0.84, 0.87, 0.03)),
+    ("mp-diagonal-variance", "Message passing at P = 5000: mean variance of the diagonal weights.",
+     LI_2025_VALUES["mp_diag_var"], lambda r: _sg_mean(_sg(r, "checks", "marginals", "diag_var")),
+     within(0.078, 0.092, 0.01)),
+    ("contrast-ratio-n100", "Contrast ratio of the Boltzmann mean at N = 100 (D = 20, λ0 = 1): the largest "
+     "difference from the paper's values at P = 100 … 1000.", LI_2025_VALUES["contrast_ratio_N100"], _sg_row_gap,
+     at_most(0.05, 0.15)),
+    ("mp-error-n20", "Test error of message passing at N = 20 (D = 20, P = 10⁴, λ0 = 0.01).",
+     LI_2025_VALUES["mp_error_N20"], lambda r: _sg_curve_at(r, "message_passing", 20), close_to(0.534, 0.03, 0.09)),
+    ("mp-error-n200", "Test error of message passing at N = 200 (D = 20, P = 10⁴, λ0 = 0.01).",
+     LI_2025_VALUES["mp_error_N200"], lambda r: _sg_curve_at(r, "message_passing", 200),
+     close_to(0.113, 0.005, 0.015)),
+    ("gd-error-n200", "Test error of gradient training at N = 200 (Adam 1e-3, weight decay 0.01, 5000 epochs).",
+     LI_2025_VALUES["gd_error_N200"], lambda r: _sg_curve_at(r, "gradient", 200), close_to(0.106, 0.005, 0.015)),
+    ("peak-alpha", "Location α = P/D² of the interpolation peak of the merged model (no weight decay).",
+     LI_2025_VALUES["peak_alpha"], lambda r: _sg_peak(r, "merged")[0], close_to(1.05, 0.05, 0.15)),
+    ("peak-merged", "Height of the interpolation peak, merged model (mean test error of 10 repeats).",
+     LI_2025_VALUES["peak_merged"], lambda r: _sg_peak(r, "merged")[1], close_to(4.98, 1.25, 2.5)),
+    ("peak-separate", "Height of the interpolation peak, separate W_q, W_k (mean test error of 10 repeats).",
+     LI_2025_VALUES["peak_separate"], lambda r: _sg_peak(r, "separate")[1], close_to(9.15, 3.53, 7.06)),
+    ("error-alpha-2", "Test error of the merged model at α = 2, past the peak.", LI_2025_VALUES["error_alpha_2"],
+     lambda r: _sg(r, "interpolation", "merged", "mean")[_sg(r, "interpolation", "alphas").index(2.0)],
+     close_to(0.395, 0.036, 0.108)),
+):
+    register(ClaimSpec(id=f"spinglass.{_id}", chapter="spinglass", statement=_statement, paper=_paper,
+                       profile="cpu", source=_SPINGLASS, compute=_compute, judge=_judge))
+
+
+def _arch_ratio(model: str):
+    """Test error of ``model`` over that of linear attention at the longest context (N / D = 10)."""
+    return lambda r: r["evaluation"][model][-1] / r["evaluation"]["linear"][-1]
+
+
+for _model, _label in (("softmax", "softmax attention"), ("transformer", "the book's transformer (2 layers, width 64)")):
+    register(ClaimSpec(
+        id=f"spinglass.{_model}-vs-linear", chapter="spinglass",
+        statement=f"On the glass's prompts (D = 10, N = 100, P = 10⁴), test error of {_label} over that of "
+                  f"linear attention: the paper finds it worse.",
+        paper=LI_2025_VALUES[f"{_model}_ratio"], profile="cpu", source="spinglass-arch-cpu",
+        compute=_arch_ratio(_model), judge=lambda v: "reproduced" if v >= 1.5 else "partly" if v > 1.0 else "not reproduced"))
+
+
+def _td_distance_ratio(r: dict) -> float:
+    """On fresh Gaussian tasks: the transformer's mean squared distance to dMMSE over that to
+    ridge (averaged over prompt positions). Below 1: closer to dMMSE."""
+    d = r["evaluation"]["fresh"]["distance_to"]
+    return _sg_mean(d["dmmse"]) / _sg_mean(d["ridge"])
+
+
+def _td_excess_over_ridge(r: dict) -> float:
+    """On fresh Gaussian tasks: the transformer's normalised error minus ridge's, averaged over positions."""
+    c = r["evaluation"]["fresh"]["curves"]
+    return _sg_mean([t - b for t, b in zip(c["transformer"]["mean"], c["ridge"]["mean"])])
+
+
+register(ClaimSpec(
+    id="taskdiv.small-pool-follows-dmmse", chapter="spinglass",
+    statement="With a pool of 4 tasks, the transformer's predictions on fresh tasks sit closer to dMMSE than "
+              "to ridge: distance to dMMSE over distance to ridge.",
+    paper=RAVENTOS_2023["below"], profile="cpu", source="taskdiv-m4-cpu", compute=_td_distance_ratio,
+    judge=lambda v: "reproduced" if v < 0.5 else "partly" if v < 1.0 else "not reproduced"))
+
+register(ClaimSpec(
+    id="taskdiv.infinite-pool-matches-ridge", chapter="spinglass",
+    statement="With a fresh task for every prompt, the transformer's normalised error on fresh tasks exceeds "
+              "ridge's (the Bayes error) by this much, averaged over prompt positions.",
+    paper=RAVENTOS_2023["above"], profile="cpu", source="taskdiv-minf-cpu", compute=_td_excess_over_ridge,
+    judge=at_most(0.02, 0.1)))
+
+register(ClaimSpec(
+    id="taskdiv.large-pool-beyond-dmmse", chapter="spinglass",
+    statement="With a pool of 256 tasks, the transformer's predictions on fresh tasks sit closer to ridge than "
+              "to dMMSE: distance to ridge over distance to dMMSE.",
+    paper=RAVENTOS_2023["above"], profile="cpu", source="taskdiv-m256-cpu",
+    compute=lambda r: 1 / _td_distance_ratio(r),
+    judge=lambda v: "reproduced" if v < 0.5 else "partly" if v < 1.0 else "not reproduced"))
