@@ -18,9 +18,21 @@ class PaperValue:
     text: str              # how the paper states it
     cite: str              # bibtex key
     where: str             # figure, table or section
+    spread: float | None = None   # the spread the paper states for it: a standard deviation or CI half-width
+    low: float | None = None      # the range the paper states, where it gives one instead of a value
+    high: float | None = None
+
+    def __post_init__(self):
+        if (self.low is None) != (self.high is None) or (self.low is not None and self.low > self.high):
+            raise ValueError(f"PaperValue needs both ends of a range, low <= high; got {self.low}, {self.high}")
 
     def __str__(self) -> str:
         return f"{self.text} ({self.where})"
+
+
+def listed(values: dict, name: str, fmt: str = "{}") -> str:
+    """``{25: 0.943, 100: 0.773}`` as "0.943, 0.773 at P = 25, 100": a table's row in words."""
+    return f"{', '.join(fmt.format(v) for v in values.values())} at {name} = {', '.join(map(str, values))}"
 
 
 GARG_2022 = {
@@ -30,7 +42,7 @@ GARG_2022 = {
     "transformer_vs_least_squares": PaperValue(0.0, "matches least squares at every prompt length",
                                                "garg2022what", "Fig. 2"),
     "knn_error_at_2d": PaperValue(None, "3-NN and averaging stay between about 0.6 and 1.0", "garg2022what",
-                                  "Fig. 2"),
+                                  "Fig. 2", low=0.6, high=1.0),
     "model": PaperValue(None, "12 layers, 8 heads, width 256; Adam 1e-4, batch 64, 500k steps, curriculum",
                         "garg2022what", "Sec. 3"),
 }
@@ -51,8 +63,7 @@ XIE_2022 = {
                                         "experimental details")},
     # Sensitivity to example order: the same 4 examples in all 24 orders, 4-layer model, V = 50.
     "order_spread": PaperValue(None, "10–40 % spread of accuracy over the 24 orders of the same 4 examples",
-                               "xie2022explanation", "example-order experiment, 4L, V = 50"),
-    "order_spread_range": (10.0, 40.0),   # the same statement as numbers: lowest and highest spread (points)
+                               "xie2022explanation", "example-order experiment, 4L, V = 50", low=10.0, high=40.0),
     # The low-temperature setting (transition temperature 0.01, 12 concepts, V = 100).
     "low_temp_dip": PaperValue(None, "few-shot accuracy falls below zero-shot, then recovers with more examples",
                                "xie2022explanation", "zero-shot vs few-shot experiment, τ = 0.01, V = 100"),
@@ -88,49 +99,61 @@ def ginc_curves() -> dict[tuple[str, int, int], dict[int, tuple[float, float]]]:
     return curves
 
 
+def ginc_accuracy(model: str, vocab_size: int, k: int, n: int) -> PaperValue:
+    """The paper's in-context accuracy (%) of ``model`` at one point of its curves, with its 95 % CI."""
+    mean, ci = ginc_curves()[(model, vocab_size, k)][n]
+    return PaperValue(mean, f"{mean} ± {ci} over 5 seeds", "xie2022explanation",
+                      f"GINC curves, {model}, V = {vocab_size}, k = {k}, n = {n}", spread=ci)
+
+
+def ginc_range(model: str, vocab_size: int) -> PaperValue:
+    """The range of the paper's accuracies (%) of ``model`` over every k and n: for curves it calls flat."""
+    values = [m for (name, v, _), curve in ginc_curves().items() if name == model and v == vocab_size
+              for m, _ in curve.values()]
+    lo, hi = min(values), max(values)
+    return PaperValue((lo + hi) / 2, f"flat, {lo}–{hi} % over every k and n", "xie2022explanation",
+                      f"GINC curves, {model}, V = {vocab_size}", low=lo, high=hi)
+
+
 # Li, Bai & Huang (PRE 2025), "Spin glass model of in-context learning": numbers from the result
-# files committed in the paper's official repository (yu-hao-Li/spin-glass-model-of-in-context-learning).
+# files committed in the paper's official repository (yu-hao-Li/spin-glass-model-of-in-context-learning:
+# fig-2, fig-4/data, fig-S1/data-a, fig-S7, fig-S8/data; means over the repeats the scripts ran). Tables
+# first, then the values the scorecard compares with, whose text is made from the tables.
 LI_2025 = {
     # contrast ratio cos(m, I) at D = 20, lambda0 = 1, N = 100, by the number of tasks P
     "contrast_ratio_N100": {100: 0.33, 200: 0.52, 400: 0.68, 600: 0.77, 1000: 0.87},
     # zero-eigenvalue fraction of the Hessian at D = 20, N = 100, by P
     "zero_mode_fraction": {25: 0.943, 100: 0.773, 250: 0.433, 400: 0.093, 450: 0.048},
-    # test loss of gradient training (Adam 0.01, 300 full-batch epochs) at D = 10, N = 100, by P
-    "few_many_test_loss": {10: 2.10, 1000: 0.114},
-    # message-passing marginals at D = 10, N = 100, P = 5000, lambda0 = 0.01, beta = 100 (ranges)
-    "mp_diag_mean": (0.84, 0.87),
-    "mp_diag_var": (0.078, 0.092),
 }
 
-
-# Li, Bai & Huang (PRE 2025): the values the scorecard compares with, and the curves the chapter
-# draws beside ours, read from the result files of the official repository (fig-2, fig-4/data,
-# fig-S1/data-a, fig-S7, fig-S8/data; means over the repeats the scripts ran).
 LI_2025_VALUES = {
-    "zero_mode_fraction": PaperValue(None, "0.943, 0.773, 0.433, 0.093, 0.048 at P = 25, 100, 250, 400, 450",
+    "zero_mode_fraction": PaperValue(None, listed(LI_2025["zero_mode_fraction"], "P"),
                                      "li2025spinglass", "zero-mode figure, D = 20, N = 100"),
+    # test loss of gradient training (Adam 0.01, 300 full-batch epochs) at D = 10, N = 100: one run each
     "few_task_loss": PaperValue(2.10, "test loss 2.10 at P = 10, above the 1.0 of predicting 0", "li2025spinglass",
                                 "Fig. 2, D = 10, N = 100, 300 epochs"),
     "many_task_loss": PaperValue(0.114, "test loss 0.114 at P = 1000", "li2025spinglass",
                                  "Fig. 2, D = 10, N = 100, 300 epochs"),
+    # message-passing marginals at D = 10, N = 100, P = 5000, lambda0 = 0.01, beta = 100 (ranges)
     "mp_diag_mean": PaperValue(0.855, "diagonal means 0.84–0.87", "li2025spinglass",
-                               "Fig. 2, D = 10, P = 5000, λ0 = 0.01"),
+                               "Fig. 2, D = 10, P = 5000, λ0 = 0.01", low=0.84, high=0.87),
     "mp_diag_var": PaperValue(0.085, "diagonal variances 0.078–0.092", "li2025spinglass",
-                              "Fig. 2, D = 10, P = 5000, λ0 = 0.01"),
-    "contrast_ratio_N100": PaperValue(None, "0.33, 0.52, 0.68, 0.77, 0.87 at P = 100, 200, 400, 600, 1000",
+                              "Fig. 2, D = 10, P = 5000, λ0 = 0.01", low=0.078, high=0.092),
+    "contrast_ratio_N100": PaperValue(None, listed(LI_2025["contrast_ratio_N100"], "P"),
                                       "li2025spinglass", "Fig. 4a, D = 20, λ0 = 1, N = 100"),
     "mp_error_N20": PaperValue(0.534, "0.534 ± 0.030 at N = 20 (50 repeats)", "li2025spinglass",
-                               "Fig. 4b, D = 20, P = 10⁴, λ0 = 0.01"),
+                               "Fig. 4b, D = 20, P = 10⁴, λ0 = 0.01", spread=0.030),
     "mp_error_N200": PaperValue(0.113, "0.113 ± 0.005 at N = 200 (50 repeats)", "li2025spinglass",
-                                "Fig. 4b, D = 20, P = 10⁴, λ0 = 0.01"),
+                                "Fig. 4b, D = 20, P = 10⁴, λ0 = 0.01", spread=0.005),
     "gd_error_N200": PaperValue(0.106, "0.106 ± 0.005 at N = 200 (50 repeats)", "li2025spinglass",
-                                "Fig. 4b, Adam 1e-3, weight decay 0.01, 5000 epochs"),
+                                "Fig. 4b, Adam 1e-3, weight decay 0.01, 5000 epochs", spread=0.005),
     "peak_merged": PaperValue(4.98, "4.98 ± 1.25 at α = 1.05 (50 repeats)", "li2025spinglass",
-                              "Fig. S1a, D = 20, N = 100, no weight decay"),
+                              "Fig. S1a, D = 20, N = 100, no weight decay", spread=1.25),
     "peak_separate": PaperValue(9.15, "9.15 ± 3.53 at α = 1.05 (50 repeats)", "li2025spinglass",
-                                "Fig. S1a, D = 20, N = 100, no weight decay"),
+                                "Fig. S1a, D = 20, N = 100, no weight decay", spread=3.53),
     "peak_alpha": PaperValue(1.05, "α = 1.05, for both models", "li2025spinglass", "Fig. S1a"),
-    "error_alpha_2": PaperValue(0.395, "0.395 ± 0.036 at α = 2 (merged)", "li2025spinglass", "Fig. S1a"),
+    "error_alpha_2": PaperValue(0.395, "0.395 ± 0.036 at α = 2 (merged)", "li2025spinglass", "Fig. S1a",
+                                spread=0.036),
     "softmax_ratio": PaperValue(2.47, "softmax attention 0.279 against message passing 0.113 at N = 200: 2.5 times",
                                 "li2025spinglass", "Fig. S8, D = 20"),
     "transformer_ratio": PaperValue(2.25, "a transformer 0.266 against message passing 0.118 at N = 190: 2.3 times",

@@ -5,15 +5,49 @@ import re
 import pytest
 
 from icl_book import claims
+from icl_book.papers import PaperValue
 
 
 def test_thresholds_give_the_verdicts():
     judge = claims.at_most(0.05, 0.2)
     assert [judge(v) for v in (0.0, 0.05, 0.1, 0.2, 0.3)] == \
         ["reproduced", "reproduced", "partly", "partly", "not reproduced"]
-    judge = claims.within(0.6, 1.0, 0.2)
+    judge = claims.within(PaperValue(None, "between 0.6 and 1.0", "k", "Fig. 1", low=0.6, high=1.0), 0.2)
     assert [judge(v) for v in (0.7, 0.45, 1.15, 1.3, 0.1)] == \
         ["reproduced", "partly", "partly", "not reproduced", "not reproduced"]
+    judge = claims.at_least(3.0, 1.0)
+    assert [judge(v) for v in (5.0, 3.0, 2.0, 1.0, 0.5)] == \
+        ["reproduced", "reproduced", "partly", "partly", "not reproduced"]
+    assert [claims.above(1.0, 0.8)(v) for v in (1.2, 1.0, 0.9, 0.8)] == \
+        ["reproduced", "partly", "partly", "not reproduced"]
+    assert [claims.below(0.5, 1.0)(v) for v in (0.2, 0.5, 0.9, 1.0)] == \
+        ["reproduced", "partly", "partly", "not reproduced"]
+
+
+def test_close_to_reads_the_paper_value_and_its_spread():
+    paper = PaperValue(0.534, "0.534 ± 0.030", "k", "Fig. 4b", spread=0.030)
+    judge = claims.close_to(paper, claims.spreads(paper, 1), claims.spreads(paper, 3))
+    assert [judge(v) for v in (0.534, 0.56, 0.60, 0.63, 0.2)] == \
+        ["reproduced", "reproduced", "partly", "not reproduced", "not reproduced"]
+
+
+def test_rules_refuse_what_they_cannot_judge():
+    bare = PaperValue(None, "a statement", "k", "abstract")
+    for make in (lambda: claims.close_to(bare, 0.1, 0.2), lambda: claims.within(bare, 1.0),
+                 lambda: claims.spreads(bare, 2), lambda: claims.at_least(1.0, 2.0)):
+        with pytest.raises(ValueError):
+            make()
+    with pytest.raises(ValueError, match="range"):
+        PaperValue(None, "x", "k", "w", low=2.0, high=1.0)
+
+
+def test_spread_based_thresholds_come_from_the_papers_numbers():
+    """The spin glass's tolerances are its stated standard deviations: not retyped at the claim."""
+    spec = claims.REGISTRY["spinglass.mp-error-n20"]
+    paper = spec.paper
+    assert spec.judge(paper.value + 0.99 * paper.spread) == "reproduced"
+    assert spec.judge(paper.value + 2.9 * paper.spread) == "partly"
+    assert spec.judge(paper.value + 3.1 * paper.spread) == "not reproduced"
 
 
 def test_a_missing_artifact_means_not_run(tmp_store):

@@ -61,21 +61,65 @@ class ClaimSpec:
         return Claim(ours=value, verdict=verdict, detail=results.get("note", ""), **common)
 
 
+# ---- verdict rules ------------------------------------------------------------------------------
+#
+# A rule is fixed when the claim is written, before the result is seen. Where the paper states a
+# number, its spread or its range, the rule reads them from the ``PaperValue`` (never retyped), and
+# only the book's tolerance (how many spreads, how much slack) is written at the claim.
+
 def at_most(reproduced: float, partly: float) -> Callable[[float], str]:
-    """Verdict for an error-like value: small is good."""
+    """Verdict for an error-like value (a gap, a distance): small is good."""
     return lambda v: "reproduced" if v <= reproduced else "partly" if v <= partly else "not reproduced"
 
 
-def within(lo: float, hi: float, slack: float) -> Callable[[float], str]:
-    """Verdict for a value the paper gives as a range: inside, within ``slack`` of it, or off."""
+def at_least(reproduced: float, partly: float) -> Callable[[float], str]:
+    """Verdict for an effect that must be large enough: ``v >= reproduced``, ``v >= partly``, or off.
+    ``partly`` may equal ``reproduced``; then there is no middle verdict."""
+    if partly > reproduced:
+        raise ValueError(f"at_least needs partly <= reproduced, got {partly} > {reproduced}")
+    return lambda v: "reproduced" if v >= reproduced else "partly" if v >= partly else "not reproduced"
+
+
+def above(reproduced: float, partly: float) -> Callable[[float], str]:
+    """Verdict for a value that must exceed a bound strictly: ``v > reproduced``, ``v > partly``, or off."""
+    if partly > reproduced:
+        raise ValueError(f"above needs partly <= reproduced, got {partly} > {reproduced}")
+    return lambda v: "reproduced" if v > reproduced else "partly" if v > partly else "not reproduced"
+
+
+def below(reproduced: float, partly: float) -> Callable[[float], str]:
+    """Verdict for a value that must stay under a bound strictly: ``v < reproduced``, ``v < partly``, or off."""
+    if partly < reproduced:
+        raise ValueError(f"below needs partly >= reproduced, got {partly} < {reproduced}")
+    return lambda v: "reproduced" if v < reproduced else "partly" if v < partly else "not reproduced"
+
+
+def within(paper: PaperValue, slack: float) -> Callable[[float], str]:
+    """Verdict for a value the paper gives as a range: inside it, within ``slack`` of it, or off."""
+    if paper.low is None:
+        raise ValueError(f"within needs a PaperValue with a range (low, high): {paper}")
+    lo, hi = paper.low, paper.high
     return lambda v: ("reproduced" if lo <= v <= hi else
                       "partly" if lo - slack <= v <= hi + slack else "not reproduced")
 
 
-def close_to(target: float, reproduced: float, partly: float) -> Callable[[float], str]:
-    """Verdict for a value the paper reports: within ``reproduced`` of it, within ``partly``, or off."""
+def close_to(paper: PaperValue, reproduced: float, partly: float) -> Callable[[float], str]:
+    """Verdict for a value the paper reports: within ``reproduced`` of it, within ``partly``, or off.
+    With a stated spread, pass ``spreads(paper, k)`` for k of them."""
+    if paper.value is None:
+        raise ValueError(f"close_to needs a PaperValue with a value: {paper}")
+    if partly < reproduced:
+        raise ValueError(f"close_to needs partly >= reproduced, got {partly} < {reproduced}")
+    target = paper.value
     return lambda v: ("reproduced" if abs(v - target) <= reproduced else
                       "partly" if abs(v - target) <= partly else "not reproduced")
+
+
+def spreads(paper: PaperValue, k: float) -> float:
+    """``k`` times the spread the paper states for its value."""
+    if paper.spread is None:
+        raise ValueError(f"no stated spread to scale: {paper}")
+    return k * paper.spread
 
 
 REGISTRY: dict[str, ClaimSpec] = {}
