@@ -24,11 +24,12 @@ from .retrieval import RETRIEVAL_EXPERIMENTS
 from .linreg import LINREG, RegressionProblem, eval_prompts, evaluate_regression, summarise
 from .spinglass import SPINGLASS, SPINGLASS_ARCH
 from .taskdiv import TASKDIV_EXPERIMENTS
+from .kernel_regression import KERNEL_EXPERIMENT
 
 __all__ = ["PROFILES", "Profile", "Experiment", "LanguageModelProblem", "RegressionProblem", "EXPERIMENTS",
            "get", "run", "artifact_name", "model_kind", "eval_prompts", "evaluate_regression", "summarise"]
 
-EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (LINREG, *GINC_EXPERIMENTS, *RETRIEVAL_EXPERIMENTS, SPINGLASS, SPINGLASS_ARCH, *TASKDIV_EXPERIMENTS)}
+EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (LINREG, *GINC_EXPERIMENTS, *RETRIEVAL_EXPERIMENTS, SPINGLASS, SPINGLASS_ARCH, *TASKDIV_EXPERIMENTS, KERNEL_EXPERIMENT)}
 
 
 def get(name: str) -> Experiment:
