@@ -8,10 +8,11 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import chi2
 
-from icl_book.bayes.hmm import concept_predictive, forward_filter, pretraining_predictive
-from icl_book.tasks.ginc import (DELIMITER_ID, PAD_ID, GINCConfig, build_hmms, decode, delimiter_constants,
-                                 example_divergence, make_order_prompts, make_prompts, pretraining_tokens,
-                                 symbol_names)
+from icl_book.analysis.ginc import delimiter_constants, example_divergence
+from icl_book.bayes.hmm import pretraining_predictive
+from icl_book.hmm import forward_filter
+from icl_book.tasks.ginc import (DELIMITER_ID, PAD_ID, GINCConfig, build_hmms, concept_predictive, decode,
+                                 make_order_prompts, make_prompts, pretraining_tokens, symbol_names)
 
 
 @pytest.fixture(scope="module")

@@ -240,9 +240,9 @@ def test_attention_on_the_answer_is_the_bayes_weight_in_the_select_head():
 def test_the_attention_claim_measures_zero_on_the_hand_built_model():
     """The scorecard's 'attention mirrors inference' measure, on a model whose select head is
     known to put exactly 1/|C_n| on j*: the distance is zero."""
-    from icl_book.claims import _attention_gap
+    from icl_book.analysis.retrieval import attention_gap
     task = RetrievalTask(d=5, q=3, n_examples=6, preamble=3)
-    assert _attention_gap({"task": task.to_dict()}, retrieval_transformer(task)) < 1e-9
+    assert attention_gap(retrieval_transformer(task), task) < 1e-9
 
 
 def test_window_rules_are_bayes_with_all_examples_and_one_example_bayes_with_one():

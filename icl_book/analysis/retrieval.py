@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..bayes.retrieval import consistent_set_sizes
 from ..models.constructions import HARD, noise_temperature
 from ..tasks.retrieval import RetrievalPrompts, RetrievalTask
 
@@ -36,6 +37,15 @@ def attention_on_answer(model, task: RetrievalTask, prompts: RetrievalPrompts) -
 def best_head(mass: dict[tuple[int, int], np.ndarray]) -> tuple[int, int]:
     """The head of ``attention_on_answer``'s result with the most attention on j* at the largest n."""
     return max(mass, key=lambda key: mass[key][-1])
+
+
+def attention_gap(model, task: RetrievalTask, n_prompts: int = 500, seed: int = 31) -> float:
+    """How far the best head's attention on j* (as a share of its attention on the input, at each
+    ▷) is from the Bayes weight 1/|C_n|: the mean over n of the distance between the two curves,
+    on ``n_prompts`` fresh prompts. Exactly 0 for the hand-built model's select head."""
+    prompts = task.sample(n_prompts, seed)
+    mass = attention_on_answer(model, task, prompts)
+    return float(np.abs(mass[best_head(mass)] - (1 / consistent_set_sizes(prompts, task)).mean(0)).mean())
 
 
 def window_rule(prompts: RetrievalPrompts, task: RetrievalTask, window: int | None = None) -> np.ndarray:

@@ -1,6 +1,8 @@
 """Exact Bayes references and classical baselines, all called like the trained models."""
 
-from .hmm import HMMPredictive, concept_predictive, forward_filter, pretraining_predictive
+from ..hmm import forward_filter
+from ..tasks.ginc import concept_predictive
+from .hmm import HMMPredictive, pretraining_predictive
 from .regression import (averaging, bayes_posterior_mean, expected_bayes_error_noiseless,
                          incontext_errors, least_squares, nearest_neighbours, prior_mean, ridge)
 from .task_diversity import dmmse, incontext_predictions

@@ -10,15 +10,13 @@ That is what a language model fit to the pretraining data would compute. The pro
 distribution itself is different (its examples are independent, each restarting at
 ``(U{entities}, s0)``, with a delimiter inserted deterministically); that mismatch is the
 paper's point, and with the released code's sparse matrices it can give a prompt probability
-zero under its own concept. ``concept_predictive`` computes the other quantity, the
-prompt-distribution predictive of one concept from a given start, which labels the prompts.
+zero under its own concept. ``icl_book.tasks.ginc.concept_predictive`` computes the other
+quantity, the prompt-distribution predictive of one concept from a given start, which labels
+the prompts.
 
-The forward algorithm runs for all concepts and prompts at once in float64: the filtering
-distribution is renormalised at every step and the normalisers are summed in log space, so
-``log p(prompt | θ)`` is exact and nothing underflows. ``kron(A, B_θ)`` is applied as
-``A^T α B_θ`` on ``α`` shaped ``[E, Q]`` (5x fewer flops than the dense 100 x 100 matrix).
-``epsilon`` smooths the transitions, ``T <- (1 - ε) T + ε / S``, which makes every prompt
-possible under every concept. A prompt impossible under every concept of the mixture has no
+The forward algorithm (``icl_book.hmm``) runs for all concepts and prompts at once in float64,
+exact in log space. ``epsilon`` smooths the transitions, ``T <- (1 - ε) T + ε / S``, which
+makes every prompt possible under every concept. A prompt impossible under every concept of the mixture has no
 posterior: its row is NaN and its prediction -1.
 
 Token ids follow ``icl_book.tasks.ginc``: id 0 is the pad/end token (probability 0), symbol
@@ -28,80 +26,11 @@ Token ids follow ``icl_book.tasks.ginc``: id 0 is the pad/end token (probability
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import numpy as np
 from scipy.special import logsumexp
 
-if TYPE_CHECKING:  # the tasks module imports this one, not the other way round
-    from icl_book.tasks.ginc import GINC
-
-
-def _propagate(alpha: np.ndarray, A: np.ndarray, B: np.ndarray, epsilon: float) -> np.ndarray:
-    """One transition: ``α' [.., v', s'] = Σ α[.., v, s] A[v, v'] B[.., s, s']``, smoothed.
-    ``alpha [C, P, E, Q]``, ``B [C, P or 1, Q, Q]``."""
-    out = np.matmul(np.matmul(A.T, alpha), B)
-    if epsilon:
-        S = alpha.shape[-1] * alpha.shape[-2]
-        out = (1 - epsilon) * out + (epsilon / S) * alpha.sum(axis=(-2, -1), keepdims=True)
-    return out
-
-
-def forward_filter(tokens: np.ndarray, entity_transition: np.ndarray, property_transitions: np.ndarray,
-                   start: np.ndarray, state_tokens: np.ndarray, n_tokens: int,
-                   epsilon: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Forward algorithm for HMMs with transitions ``kron(A, B)`` and deterministic emissions.
-
-    ``tokens [P, L]`` (L >= 1), ``entity_transition A [E, E]``, ``property_transitions
-    B [C, P or 1, Q, Q]`` (per concept, optionally per prompt), ``start [C, P or 1, S]``,
-    ``state_tokens [S]`` the token each state emits, ``n_tokens`` the size of the token space.
-    Returns ``log p(tokens | θ)`` ``[C, P]`` and ``p(next token | tokens, θ)`` ``[C, P, n_tokens]``
-    (all zeros where the prompt is impossible under θ)."""
-    tokens = np.asarray(tokens)
-    if tokens.ndim != 2 or tokens.shape[1] < 1:
-        raise ValueError(f"forward_filter needs tokens [P, L] with L >= 1, got shape {tokens.shape}")
-    if not 0.0 <= epsilon <= 1.0:
-        raise ValueError(f"forward_filter needs 0 <= epsilon <= 1, got {epsilon!r}")
-    E, Q = entity_transition.shape[0], property_transitions.shape[-1]
-    S, C, P = E * Q, property_transitions.shape[0], tokens.shape[0]
-    emits = np.zeros((n_tokens, S))                               # emits[o, h] = 1 if h emits token o
-    emits[state_tokens, np.arange(S)] = 1.0
-    masks = emits.reshape(n_tokens, E, Q)
-    A = np.asarray(entity_transition, dtype=np.float64)
-    B = np.asarray(property_transitions, dtype=np.float64)
-
-    log_lik = np.zeros((C, P))
-
-    def normalise(alpha):
-        z = alpha.sum(axis=(-2, -1))                              # [C, P]
-        with np.errstate(divide="ignore"):
-            np.add(log_lik, np.log(z), out=log_lik)               # log 0 = -inf: impossible under θ
-        alpha /= np.where(z > 0, z, 1.0)[..., None, None]         # dead rows stay all-zero
-        return alpha
-
-    alpha = np.broadcast_to(np.asarray(start, dtype=np.float64).reshape(C, -1, E, Q), (C, P, E, Q))
-    alpha = normalise(alpha * masks[tokens[:, 0]])
-    for t in range(1, tokens.shape[1]):
-        alpha = _propagate(alpha, A, B, epsilon)
-        alpha *= masks[tokens[:, t]]
-        alpha = normalise(alpha)
-    nxt = _propagate(alpha, A, B, epsilon).reshape(C, P, S) @ emits.T   # [C, P, n_tokens]
-    return log_lik, nxt
-
-
-def concept_predictive(ginc: "GINC", tokens: np.ndarray, concept, start: np.ndarray | None = None,
-                       epsilon: float = 0.0) -> np.ndarray:
-    """``p(next token | tokens, θ)`` ``[P, V + 1]`` under one concept per prompt.
-
-    ``concept`` is an id or ``[P]`` ids; ``start [P, S]`` replaces the concepts' own start
-    distributions (the prompt labels use ``(U{entities}, s0)``)."""
-    tokens = np.asarray(tokens)
-    P = tokens.shape[0]
-    concept = np.broadcast_to(np.asarray(concept), (P,))
-    start = ginc.start[concept] if start is None else np.asarray(start)
-    _, nxt = forward_filter(tokens, ginc.entity_transition, ginc.property_transitions[concept][None],
-                            start[None], ginc.state_tokens, ginc.cfg.model_vocab_size, epsilon)
-    return nxt[0]
+from ..hmm import forward_filter
+from ..tasks.ginc import GINC
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,7 +56,7 @@ class HMMPredictive:
         return float(np.mean(self.prediction == np.asarray(labels)))
 
 
-def pretraining_predictive(ginc: "GINC", tokens: np.ndarray, epsilon: float = 0.0,
+def pretraining_predictive(ginc: GINC, tokens: np.ndarray, epsilon: float = 0.0,
                            concepts=None, chunk: int = 1024) -> HMMPredictive:
     """The pretraining posterior predictive at the end of each prompt ``tokens [P, L]``.
 

@@ -38,7 +38,7 @@ Token ids follow ``icl_book.tasks.ginc``; distributions are over the ``V + 1`` i
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.special import logsumexp
@@ -263,7 +263,7 @@ def task_covariances(family: TaskFamily, x_len: int, n_samples: int | None = Non
         alpha, ll = beliefs(family, seqs)
         phi = alpha.reshape(len(seqs), F)
         weights = np.exp(ll)                                                           # [N, C] P(x | c)
-        return np.einsum("nc,nf,ng->cfg", weights, phi, phi)
+        return np.stack([(phi * weights[:, c, None]).T @ phi for c in range(C)])
     if n_samples is None:
         raise ValueError(f"task_covariances: {V}^{x_len} inputs are too many to enumerate; pass n_samples")
     out = np.empty((C, F, F))
@@ -286,12 +286,26 @@ class KernelEstimate:
     n_grid: tuple
 
 
+def _queries(phi_test: np.ndarray, sigma_inv: np.ndarray, tasks) -> np.ndarray:
+    """``Σ⁻¹ φ(x_test)`` ``[P, F]``: one ``sigma_inv [F, F]`` for all prompts, or ``[C, F, F]`` with
+    ``tasks [P]`` picking each prompt's (grouped by task, never copied per prompt)."""
+    if sigma_inv.ndim == 2:
+        return phi_test @ sigma_inv
+    if tasks is None or np.shape(tasks) != (len(phi_test),):
+        raise ValueError("kernel_regression: a covariance per task [C, F, F] needs tasks [P]")
+    tasks = np.asarray(tasks)
+    q = np.empty_like(phi_test)
+    for c in np.unique(tasks):
+        q[tasks == c] = phi_test[tasks == c] @ sigma_inv[c]
+    return q
+
+
 def kernel_regression(phi_x: np.ndarray, labels: np.ndarray, phi_test: np.ndarray, sigma_inv: np.ndarray,
-                      n_tokens: int, n_grid=None, normalised: bool = False) -> KernelEstimate:
+                      n_tokens: int, n_grid=None, normalised: bool = False, tasks=None) -> KernelEstimate:
     """The kernel estimator for every prompt at once: ``phi_x [P, n, F]`` demonstration features,
-    ``labels [P, n]`` token ids, ``phi_test [P, F]``, ``sigma_inv [F, F]`` or per prompt
-    ``[P, F, F]``. ``ŷ_m = (1/m) Σ_{i<=m} e(y_i) K(x_i, x_test)`` for every ``m`` in ``n_grid``
-    (default: all n), or ``Σ e K / Σ K`` with ``normalised``."""
+    ``labels [P, n]`` token ids, ``phi_test [P, F]``, ``sigma_inv [F, F]`` (or ``[C, F, F]`` and
+    ``tasks [P]``: each prompt's own task's). ``ŷ_m = (1/m) Σ_{i<=m} e(y_i) K(x_i, x_test)`` for
+    every ``m`` in ``n_grid`` (default: all n), or ``Σ e K / Σ K`` with ``normalised``."""
     phi_x, phi_test, labels = np.asarray(phi_x, float), np.asarray(phi_test, float), np.asarray(labels)
     if phi_x.ndim != 3 or labels.shape != phi_x.shape[:2] or phi_test.shape != (phi_x.shape[0], phi_x.shape[2]):
         raise ValueError(f"kernel_regression: shapes phi_x [P, n, F], labels [P, n], phi_test [P, F] do not "
@@ -300,11 +314,7 @@ def kernel_regression(phi_x: np.ndarray, labels: np.ndarray, phi_test: np.ndarra
     n_grid = tuple(range(1, n + 1)) if n_grid is None else tuple(int(m) for m in n_grid)
     if any(not 1 <= m <= n for m in n_grid):
         raise ValueError(f"kernel_regression: n_grid must lie in 1..{n}, got {n_grid}")
-    if sigma_inv.ndim == 2:
-        q = phi_test @ sigma_inv                                                      # [P, F]
-    else:
-        q = np.einsum("pf,pfg->pg", phi_test, sigma_inv)
-    K = np.einsum("pnf,pf->pn", phi_x, q)                                             # [P, n]
+    K = np.einsum("pnf,pf->pn", phi_x, _queries(phi_test, sigma_inv, tasks))          # [P, n]
     votes = np.zeros((P, n, n_tokens))
     votes[np.arange(P)[:, None], np.arange(n)[None], labels] = K
     cum_votes, cum_k = np.cumsum(votes, axis=1), np.cumsum(K, axis=1)
@@ -316,11 +326,12 @@ def kernel_regression(phi_x: np.ndarray, labels: np.ndarray, phi_test: np.ndarra
     return KernelEstimate(est.transpose(1, 0, 2), K, n_grid)
 
 
-def kernel_regression_loop(phi_x, labels, phi_test, sigma_inv, n_tokens, n_grid, normalised=False) -> np.ndarray:
+def kernel_regression_loop(phi_x, labels, phi_test, sigma_inv, n_tokens, n_grid, normalised=False,
+                           tasks=None) -> np.ndarray:
     """The same estimator one prompt and one ``m`` at a time (the benchmark's reference)."""
     out = np.zeros((len(n_grid), len(phi_x), n_tokens))
     for p in range(len(phi_x)):
-        s_inv = sigma_inv if sigma_inv.ndim == 2 else sigma_inv[p]
+        s_inv = sigma_inv if sigma_inv.ndim == 2 else sigma_inv[tasks[p]]
         for j, m in enumerate(n_grid):
             total, norm = np.zeros(n_tokens), 0.0
             for i in range(m):
@@ -340,3 +351,79 @@ def pretraining_bias(sigma_q: np.ndarray, sigma_p_inv: np.ndarray, sigma_q_inv: 
                      phi_test: np.ndarray) -> np.ndarray:
     """``W Σ_q (Σ_p⁺ - Σ_q⁺) φ(x_test)``: what the pretraining covariance adds to the expected estimate."""
     return phi_test @ (W @ sigma_q @ (sigma_p_inv - sigma_q_inv)).T
+
+
+# ---- Table 3: kernel regression against the exact posterior, over the number of demonstrations ----
+
+@dataclass(frozen=True)
+class ConvergenceSetting:
+    """One configuration of the Table 3 numerics (GINC-built HMM tasks, task = concept)."""
+    n_entities: int
+    n_properties: int
+    vocab_size: int
+    n_tasks: int
+    k: int = 3                                    # x is k - 1 tokens, y one
+    n_grid: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128)
+    n_prompts: int = 200
+    start_temp: float = 10.0                      # GINC's start-distribution temperature (10: near uniform)
+    seed: int = 0
+
+    def ginc_config(self):
+        from ..tasks.ginc import GINCConfig
+        return GINCConfig(vocab_size=self.vocab_size, n_entities=self.n_entities, n_properties=self.n_properties,
+                          n_concepts=self.n_tasks, n_pretrain_concepts=self.n_tasks, start_temp=self.start_temp,
+                          seed=self.seed)
+
+    @property
+    def n_states(self) -> int:
+        return self.n_entities * self.n_properties
+
+
+def convergence(setting: ConvergenceSetting, loop: bool = False) -> dict:
+    """Kernel regression with each prompt's own task covariance ``Σ_θ*`` and with ``Σ_pre``,
+    beside the exact posterior predictive, for every ``n`` of the grid, on ``n_prompts`` prompts of
+    tasks drawn uniformly: L1 distances (mean over prompts) of each estimate to the exact
+    posterior predictive given the same ``n`` demonstrations and to ``P(· | x_test, θ*)``, and
+    accuracies (argmax equals the label ``argmax P(· | x_test, θ*)``). ``loop`` computes the
+    estimators one prompt at a time instead (the benchmark)."""
+    from ..tasks.ginc import build_hmms
+
+    family = TaskFamily.from_ginc_concepts(build_hmms(setting.ginc_config()))
+    k, grid, P = setting.k, setting.n_grid, setting.n_prompts
+    tasks = np.random.default_rng([setting.seed, 11]).integers(family.n_tasks, size=P)
+    ex = sample_examples(family, tasks, max(grid), k, setting.seed)
+    x_test = sample_examples(family, tasks, 1, k, setting.seed + 1)[:, 0, : k - 1]
+    phi_x, phi_t, labels = features(family, ex[..., : k - 1]), features(family, x_test), ex[..., k - 1]
+    sigma = task_covariances(family, k - 1)
+    inv_task, inv_pre = pinv(sigma), pinv(sigma.mean(0))
+    V1 = family.n_tokens
+    if loop:
+        est = {"task": kernel_regression_loop(phi_x, labels, phi_t, inv_task, V1, grid, tasks=tasks),
+               "pre": kernel_regression_loop(phi_x, labels, phi_t, inv_pre, V1, grid)}
+    else:
+        est = {"task": kernel_regression(phi_x, labels, phi_t, inv_task, V1, grid, tasks=tasks).estimate,
+               "pre": kernel_regression(phi_x, labels, phi_t, inv_pre, V1, grid).estimate}
+    exact = posterior_predictive(family, ex, x_test, n_grid=grid)
+    target = exact[0].task_probs[np.arange(P), tasks]                              # [P, V + 1]
+    label = target.argmax(-1)
+    l1 = lambda a, b: np.abs(a - b).sum(-1).mean(-1)
+    out = {"setting": asdict(setting), "n": list(grid), "n_features": family.n_features,
+           "min_transition": family.min_transition(),
+           "bayes_distance_to_task": [float(l1(e.probs, target)) for e in exact],
+           "bayes_accuracy": [float(np.mean(e.prediction == label)) for e in exact]}
+    bayes = np.stack([e.probs for e in exact])                                     # [grid, P, V + 1]
+    for name, e in est.items():
+        out[f"{name}_distance_to_bayes"] = l1(e, bayes).tolist()
+        out[f"{name}_distance_to_task"] = l1(e, target[None]).tolist()
+        out[f"{name}_accuracy"] = np.mean(e.argmax(-1) == label[None], axis=1).tolist()
+    return out
+
+
+def loglog_slope(n, error) -> float:
+    """Least-squares slope of ``log error`` against ``log n``."""
+    return float(np.polyfit(np.log(np.asarray(n, float)), np.log(np.asarray(error, float)), 1)[0])
+
+
+PAPER_SETTING = ConvergenceSetting(n_entities=8, n_properties=10, vocab_size=100, n_tasks=8)
+WELL_CONDITIONED = ConvergenceSetting(n_entities=3, n_properties=3, vocab_size=12, n_tasks=4,
+                                      n_grid=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), n_prompts=400)

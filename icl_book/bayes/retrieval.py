@@ -23,6 +23,7 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import logsumexp
 
 from ..tasks.retrieval import RetrievalPrompts, RetrievalTask
 
@@ -46,13 +47,6 @@ def argmax_accuracy(predictive: np.ndarray, labels: np.ndarray) -> np.ndarray:
     ties = np.isclose(predictive, best, rtol=1e-9, atol=1e-12)
     hit = np.take_along_axis(ties, labels[..., None], -1)[..., 0]
     return hit / ties.sum(-1)
-
-
-def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
-    m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore"):
-        return np.squeeze(m, axis) + np.log(np.sum(np.exp(x - m), axis=axis))
 
 
 def posterior(task: RetrievalTask, tokens: np.ndarray, query: np.ndarray) -> RetrievalPosterior:
@@ -124,7 +118,7 @@ def posterior(task: RetrievalTask, tokens: np.ndarray, query: np.ndarray) -> Ret
                   if task.end_delimiter else 0.0)
         total = prev + (inp + delim_ok + end_ok)[:, None, :] + lab
         # A start can follow an example or the preamble: add to what the preamble put there.
-        A[:, :, s_next] = np.logaddexp(A[:, :, s_next], _logsumexp(total, axis=2) + log_len)
+        A[:, :, s_next] = np.logaddexp(A[:, :, s_next], logsumexp(total, axis=2) + log_len)
 
     # The answer at each query p: the test input is tokens[p - ℓ : p] for some length ℓ.
     Q = query.shape[1]
@@ -133,7 +127,7 @@ def posterior(task: RetrievalTask, tokens: np.ndarray, query: np.ndarray) -> Ret
     prev = np.where(s[..., None] >= 1, A[b[..., None], jj[None, None, None, :], np.clip(s, 0, T)[..., None]], _NEVER)
     weights = (prev + (segment(s, query[:, :, None]) + log_len)[..., None])  # [B, Q, L, J]
     x_test = token_at(s[..., None] + jj[None, None, None, :])        # [B, Q, L, J]
-    log_ev = _logsumexp(weights.reshape(B, Q, -1), axis=2)
+    log_ev = logsumexp(weights.reshape(B, Q, -1), axis=2)
     with np.errstate(invalid="ignore"):
         post = np.exp(weights - log_ev[..., None, None])
     post = np.nan_to_num(post)

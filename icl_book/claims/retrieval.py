@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from ..analysis.retrieval import attention_on_answer, best_head
-from ..bayes.retrieval import consistent_set_sizes
+from ..analysis.retrieval import attention_gap
 from ..papers import ABERNETHY_2024, GARG_2022_SPARSE, PaperValue
 from ..tasks.retrieval import RetrievalTask
 from . import ClaimSpec, at_least, at_most, close_to, register
@@ -51,13 +48,7 @@ for _source, _setting in _RETRIEVAL_SOURCES.items():
 
 
 def _attention_gap(results: dict, model) -> float:
-    """How far the best head's attention on j* (as a share of its attention on the input, at each
-    ▷) is from the Bayes weight 1/|C_n|: the mean over n of the distance between the two curves,
-    on 500 fresh prompts. The best head is the one with the most attention on j* at the largest n."""
-    task = RetrievalTask(**results["task"])
-    prompts = task.sample(500, 31)
-    mass = attention_on_answer(model, task, prompts)
-    return float(np.abs(mass[best_head(mass)] - (1 / consistent_set_sizes(prompts, task)).mean(0)).mean())
+    return attention_gap(model, RetrievalTask(**results["task"]))
 
 
 # Every shipped model whose inputs have a fixed length (the measure needs the coordinates' positions).

@@ -53,7 +53,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from icl_book.bayes.hmm import concept_predictive
+from ..hmm import forward_filter
 
 PAD_ID = 0        # end/pad token: never in the data, there so the vocabulary is V + 1
 DELIMITER_ID = 1  # symbol 0, "/"
@@ -275,6 +275,18 @@ def _prompt_start(ginc: GINC, s0: np.ndarray) -> np.ndarray:
     return start.reshape(len(s0), E * Q)
 
 
+def sample_examples(ginc: GINC, concept: int, k: int, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n_samples`` single examples of ``k`` tokens from the prompt distribution of ``concept``
+    (a ``k``-step chain from ``(U{entities}, s0)``, ``s0`` uniform in ``1..Q-1``): their tokens
+    ``[n, k]`` and each one's start distribution ``[n, S]``. A stream of its own per (seed, k, concept)."""
+    E, Q = ginc.cfg.n_entities, ginc.cfg.n_properties
+    rng = np.random.default_rng([seed, _PROMPTS, 4, k, int(concept)])
+    s0 = rng.integers(1, Q, size=n_samples)
+    states = _example_states(ginc, np.full(n_samples, concept), rng.integers(0, E, size=(n_samples, 1)), s0, k,
+                             rng)[:, 0]
+    return ginc.state_tokens[states], _prompt_start(ginc, s0)
+
+
 @dataclass(frozen=True, eq=False)
 class GINCPrompts:
     tokens: np.ndarray          # [P, L] int64, L = n (k + 1) + k - 1
@@ -380,74 +392,19 @@ def make_order_prompts(ginc: GINC, k: int, n: int, n_sets: int, n_tests: int, se
     return GINCOrderPrompts(tokens.astype(np.int64), labels, theta, s0, orders, k, n)
 
 
-def example_divergence(ginc: GINC, k: int, n_samples: int, seed: int, concepts=None) -> np.ndarray:
-    """Monte Carlo estimate of Condition 1's ``Σ_{j=1..k} KL_j(θ*‖θ)`` for every pair of ``concepts``
-    (default: the pretraining ones): ``[C*, C, 2]``, the mean and its standard error.
+def concept_predictive(ginc: GINC, tokens: np.ndarray, concept, start: np.ndarray | None = None,
+                       epsilon: float = 0.0) -> np.ndarray:
+    """``p(next token | tokens, θ)`` ``[P, V + 1]`` under one concept per prompt.
 
-    By the chain rule the sum over j of the expected KL between the j-th token's conditional
-    distributions is the KL between the distributions of one whole example of ``k`` tokens: under
-    the prompt distribution (a ``k``-step chain of ``θ*`` from ``(U{entities}, s0)``, ``s0``
-    uniform in ``1..Q-1``) and under concept ``θ`` from the same start. So it is estimated as the
-    mean of ``log p(O | θ*) - log p(O | θ)`` over ``n_samples`` examples ``O`` drawn from ``θ*``,
-    each likelihood exact (forward algorithm). An example impossible under ``θ`` makes it ``inf``."""
-    from icl_book.bayes.hmm import forward_filter
-
-    concepts = ginc.pretrain_concepts if concepts is None else np.atleast_1d(np.asarray(concepts))
-    E, Q = ginc.cfg.n_entities, ginc.cfg.n_properties
-    out = np.empty((len(concepts), len(concepts), 2))
-    for a, c_star in enumerate(concepts):
-        rng = np.random.default_rng([seed, _PROMPTS, 4, k, int(c_star)])
-        s0 = rng.integers(1, Q, size=n_samples)
-        states = _example_states(ginc, np.full(n_samples, c_star), rng.integers(0, E, size=(n_samples, 1)), s0, k,
-                                 rng)[:, 0]
-        start = _prompt_start(ginc, s0)
-        log_lik, _ = forward_filter(ginc.state_tokens[states], ginc.entity_transition,
-                                    ginc.property_transitions[concepts][:, None],
-                                    np.broadcast_to(start, (len(concepts),) + start.shape), ginc.state_tokens,
-                                    ginc.cfg.model_vocab_size)
-        with np.errstate(invalid="ignore"):
-            ratio = log_lik[a][None] - log_lik                                   # [C, samples]
-        finite = np.isfinite(ratio).all(axis=1)
-        safe = np.where(finite[:, None], ratio, 0.0)
-        out[a, :, 0] = np.where(finite, safe.mean(axis=1), np.inf)
-        out[a, :, 1] = np.where(finite, safe.std(axis=1, ddof=1) / np.sqrt(n_samples), np.nan)
-    return out
-
-
-@dataclass(frozen=True)
-class DelimiterConstants:
-    """The book's reading of the paper's constants for one HMM family (``[C]`` arrays over concepts).
-
-    The paper takes ``c1 .. c8`` as given by its assumptions; here each is the tightest value our
-    HMMs allow. With ``D`` the delimiter states (property 0) and ``B_θ`` the property matrix:
-    ``c1(θ) = min_s B_θ[s, 0]`` and ``c2(θ) = max_s B_θ[s, 0]`` bound the probability of moving into
-    ``D`` (the entity chain does not matter), ``c3 .. c4`` bound the start distributions' mass on
-    ``D`` over all concepts, and ``c8(θ) = min_{s0 >= 1} B_θ[0, s0]`` is the probability of moving
-    from a delimiter to the property at which every example restarts."""
-    c1: np.ndarray
-    c2: np.ndarray
-    c3: float
-    c4: float
-    c8: np.ndarray
-
-    @property
-    def eps_start(self) -> np.ndarray:
-        """[C] ``ε_start(θ) = log(1 / c8(θ))``."""
-        with np.errstate(divide="ignore"):
-            return -np.log(self.c8)
-
-    def eps_delim(self) -> np.ndarray:
-        """[C*, C] ``ε_delim(θ*, θ) = 2 (log c2(θ) - log c1(θ*)) + log c4 - log c3``."""
-        with np.errstate(divide="ignore"):
-            return 2 * (np.log(self.c2)[None, :] - np.log(self.c1)[:, None]) + np.log(self.c4) - np.log(self.c3)
-
-
-def delimiter_constants(ginc: GINC, concepts=None) -> DelimiterConstants:
-    concepts = ginc.pretrain_concepts if concepts is None else np.atleast_1d(np.asarray(concepts))
-    B = ginc.property_transitions[concepts]                      # [C, Q, Q]
-    start_on_delim = ginc.start.reshape(-1, ginc.cfg.n_entities, ginc.cfg.n_properties)[:, :, 0].sum(1)
-    return DelimiterConstants(c1=B[:, :, 0].min(1), c2=B[:, :, 0].max(1), c3=float(start_on_delim.min()),
-                              c4=float(start_on_delim.max()), c8=B[:, 0, 1:].min(1))
+    ``concept`` is an id or ``[P]`` ids; ``start [P, S]`` replaces the concepts' own start
+    distributions (the prompt labels use ``(U{entities}, s0)``)."""
+    tokens = np.asarray(tokens)
+    P = tokens.shape[0]
+    concept = np.broadcast_to(np.asarray(concept), (P,))
+    start = ginc.start[concept] if start is None else np.asarray(start)
+    _, nxt = forward_filter(tokens, ginc.entity_transition, ginc.property_transitions[concept][None],
+                            start[None], ginc.state_tokens, ginc.cfg.model_vocab_size, epsilon)
+    return nxt[0]
 
 
 def symbol_names(vocab_size: int) -> list[str]:
