@@ -425,5 +425,32 @@ def loglog_slope(n, error) -> float:
 
 
 PAPER_SETTING = ConvergenceSetting(n_entities=8, n_properties=10, vocab_size=100, n_tasks=8)
-WELL_CONDITIONED = ConvergenceSetting(n_entities=3, n_properties=3, vocab_size=12, n_tasks=4,
-                                      n_grid=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), n_prompts=400)
+WELL_CONDITIONED = ConvergenceSetting(n_entities=3, n_properties=3, vocab_size=12, n_tasks=4, start_temp=0.3,
+                                      n_grid=tuple(2 ** j for j in range(13)), n_prompts=150)
+
+
+# ---- the identity behind Theorem 1, symbolically -------------------------------------------------
+
+def symbolic_identity(n_inputs: int = 3, n_features: int = 2, n_labels: int = 2) -> dict:
+    """The clean form of Theorem 1 on a symbolic finite case (sympy): inputs ``x_j`` with
+    probabilities ``q_j`` (task) and ``p_j`` (pretraining), features ``φ(x_j)`` and a readout ``W``
+    with ``P(y | x) = W φ(x)``. Returns the expected estimate with ``Σ_q`` and with ``Σ_p``, the
+    task's predictive ``W φ(x_t)`` and the bias term ``W Σ_q (Σ_p⁻¹ - Σ_q⁻¹) φ(x_t)``, as sympy
+    matrices, plus the two residuals (``E[ŷ | Σ_q] - W φ`` and ``E[ŷ | Σ_p] - W φ - bias``), which
+    simplify to zero."""
+    import sympy as sp
+
+    q = sp.symbols(f"q1:{n_inputs + 1}", positive=True)
+    p = sp.symbols(f"p1:{n_inputs + 1}", positive=True)
+    phi = [sp.Matrix(sp.symbols(f"phi{j + 1}_1:{n_features + 1}", real=True)) for j in range(n_inputs)]
+    W = sp.Matrix(n_labels, n_features, lambda a, b: sp.Symbol(f"w{a + 1}{b + 1}", real=True))
+    t = sp.Matrix(sp.symbols(f"t1:{n_features + 1}", real=True))          # φ(x_test)
+    sigma = lambda w: sum((w[j] * phi[j] * phi[j].T for j in range(n_inputs)), sp.zeros(n_features))
+    sigma_q, sigma_p = sigma(q), sigma(p)
+    # E[e(y) φ(x)ᵀ] under the task: Σ_j q_j P(· | x_j) φ(x_j)ᵀ = Σ_j q_j W φ_j φ_jᵀ
+    cross = sum((q[j] * (W * phi[j]) * phi[j].T for j in range(n_inputs)), sp.zeros(n_labels, n_features))
+    exp_q, exp_p = cross * sigma_q.inv() * t, cross * sigma_p.inv() * t
+    bias = W * sigma_q * (sigma_p.inv() - sigma_q.inv()) * t
+    return {"expected_task": exp_q, "expected_pre": exp_p, "predictive": W * t, "bias": bias,
+            "residual_task": sp.simplify(exp_q - W * t), "residual_pre": sp.simplify(exp_p - W * t - bias),
+            "sigma_q": sigma_q, "sigma_p": sigma_p}

@@ -1,0 +1,173 @@
+"""The kernel-regression chapter: belief features, the estimator, its identity and its rate, the exact
+posterior over (concept, start) tasks, the hand-built kernel-regression transformer and the analyses."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+
+from icl_book.bayes import forward_filter
+from icl_book.bayes import kernel_regression as kr
+from icl_book.tasks import GINCConfig, build_hmms, make_prompts
+
+SMALL = GINCConfig(vocab_size=12, n_entities=2, n_properties=3, n_concepts=3, n_pretrain_concepts=3, seed=3)
+
+
+@pytest.fixture(scope="module")
+def family():
+    return kr.TaskFamily.from_ginc_concepts(build_hmms(SMALL))
+
+
+def _path_probability(family, c, tokens):
+    """Brute force: P(tokens | c) summed over every hidden path, and the next-token distribution."""
+    T, S = family.transitions()[c], family.n_states
+    joint_last = np.zeros(S)
+    for path in itertools.product(range(S), repeat=len(tokens)):
+        if any(family.state_tokens[h] != o for h, o in zip(path, tokens)):
+            continue
+        pr = family.start[c, path[0]] * np.prod([T[a, b] for a, b in zip(path, path[1:])])
+        joint_last[path[-1]] += pr
+    nxt = np.zeros(family.n_tokens)
+    np.add.at(nxt, family.state_tokens, joint_last @ T)
+    return joint_last.sum(), nxt / max(joint_last.sum(), 1e-300)
+
+
+def test_beliefs_match_brute_force_and_the_forward_filter(family):
+    rng = np.random.default_rng(0)
+    x = kr.sample_examples(family, rng.integers(3, size=6), 1, 3, seed=1)[:, 0]      # [6, 3]
+    alpha, ll = kr.beliefs(family, x)
+    pred = kr.task_predictive(family, x)                                             # [6, C, V+1]
+    for i, c in itertools.product(range(6), range(family.n_tasks)):
+        lik, nxt = _path_probability(family, c, x[i])
+        assert np.exp(ll[i, c]) == pytest.approx(lik, rel=1e-10)
+        np.testing.assert_allclose(pred[i, c], nxt, atol=1e-12)
+    np.testing.assert_allclose(alpha.sum(-1), 1.0, atol=1e-12)
+    ll_ff, nxt_ff = forward_filter(x, family.entity_transition, family.property_transitions[:, None],
+                                   family.start[:, None], family.state_tokens, family.n_tokens)
+    np.testing.assert_allclose(ll_ff.T, ll, atol=1e-10)
+    np.testing.assert_allclose(nxt_ff.transpose(1, 0, 2), pred, atol=1e-12)
+
+
+def test_features_make_the_predictive_linear(family):
+    x = kr.sample_examples(family, np.arange(3), 4, 3, seed=2)[:, :, :2].reshape(-1, 2)
+    phi = kr.features(family, x)
+    pred = kr.task_predictive(family, x)
+    for c in range(family.n_tasks):
+        np.testing.assert_allclose(phi @ kr.feature_readout(family, c).T, pred[:, c], atol=1e-12)
+
+
+def test_sampled_examples_follow_the_task(family):
+    """Empirical frequencies of 20,000 sampled 2-token examples against their exact probabilities."""
+    ex = kr.sample_examples(family, np.array([1]), 20_000, 2, seed=5)[0]
+    seqs, counts = np.unique(ex, axis=0, return_counts=True)
+    _, ll = kr.beliefs(family, seqs)
+    p = np.exp(ll[:, 1])
+    assert p.sum() == pytest.approx(1.0, abs=0.02)            # nearly every possible pair was drawn
+    se = np.sqrt(p * (1 - p) / 20_000)
+    assert np.all(np.abs(counts / 20_000 - p) < 5 * se + 1e-4)
+
+
+def test_posterior_predictive_matches_brute_force(family):
+    tasks = np.array([0, 2, 1])
+    ex = kr.sample_examples(family, tasks, 3, 3, seed=7)
+    xt = kr.sample_examples(family, tasks, 1, 3, seed=8)[:, 0, :2]
+    post = kr.posterior_predictive(family, ex, xt)
+    for p in range(3):
+        log_w = np.array([sum(np.log(_path_probability(family, c, e)[0]) for e in ex[p])
+                          + np.log(_path_probability(family, c, xt[p])[0]) for c in range(3)])
+        w = np.exp(log_w - log_w.max())
+        w /= w.sum()
+        np.testing.assert_allclose(post.posterior[p], w, atol=1e-10)
+        mix = sum(w[c] * _path_probability(family, c, xt[p])[1] for c in range(3))
+        np.testing.assert_allclose(post.probs[p], mix, atol=1e-10)
+    grid = kr.posterior_predictive(family, ex, xt, n_grid=[0, 2, 3])
+    np.testing.assert_allclose(grid[2].probs, post.probs, atol=1e-12)
+    np.testing.assert_allclose(grid[0].posterior, kr.posterior_predictive(family, ex[:, :0], xt).posterior)
+
+
+def test_prompt_family_is_the_generators_prompt_distribution():
+    """Tasks (θ, s0) reproduce make_prompts' labels exactly, and their minimum transition is positive."""
+    g = build_hmms(GINCConfig())
+    fam = kr.TaskFamily.from_ginc_prompts(g)
+    pr = make_prompts(g, 3, 4, 100, seed=1)
+    ex, xt = kr.split_prompts(pr.tokens, 3, 4)
+    post = kr.posterior_predictive(fam, ex, xt)
+    tid = fam.task_of(pr.concepts, pr.start_property)
+    np.testing.assert_allclose(post.task_probs[np.arange(100), tid], pr.label_probs, atol=1e-12)
+    assert fam.min_transition() > 0
+    assert kr.TaskFamily.from_ginc_prompts(build_hmms(GINCConfig.released_code())).min_transition() == 0
+    with pytest.raises(ValueError, match="not a task"):
+        fam.task_of([0], [0])
+
+
+def test_expected_estimate_is_the_task_predictive_exactly(family):
+    """E[ŷ] computed by enumerating every (x, y) with Σ_q: P(· | x_test, θ*); with Σ_pre it is off by the
+    bias term W Σ_q (Σ_pre⁺ - Σ_q⁺) φ(x_test), which is not zero."""
+    sigma = kr.task_covariances(family, 2)
+    seqs = np.array(list(itertools.product(np.unique(family.state_tokens), repeat=2)))
+    phi = kr.features(family, seqs)
+    _, ll = kr.beliefs(family, seqs)
+    pred = kr.task_predictive(family, seqs)
+    inv_q, inv_p = kr.pinv(sigma), kr.pinv(sigma.mean(0))
+    xt = seqs[np.exp(ll[:, 0]) > 1e-3][:5]
+    phi_t = kr.features(family, xt)
+    for c in range(family.n_tasks):
+        W = kr.feature_readout(family, c)
+        cross = np.einsum("n,nv,nf->vf", np.exp(ll[:, c]), pred[:, c], phi)          # E[e(y) φ(x)ᵀ]
+        np.testing.assert_allclose(cross, W @ sigma[c], atol=1e-12)
+        if c == 0:
+            np.testing.assert_allclose(phi_t @ (cross @ inv_q[c]).T, kr.task_predictive(family, xt)[:, c],
+                                       atol=1e-8)
+            off = phi_t @ (cross @ inv_p).T - kr.task_predictive(family, xt)[:, c]
+            bias = kr.pretraining_bias(sigma[c], inv_p, inv_q[c], W, phi_t)
+            np.testing.assert_allclose(off, bias, atol=1e-8)
+            assert np.abs(bias).max() > 1e-3
+
+
+def test_symbolic_identity():
+    r = kr.symbolic_identity()
+    assert all(v == 0 for v in r["residual_task"]) and all(v == 0 for v in r["residual_pre"])
+    assert any(v != 0 for v in r["bias"])
+
+
+def test_vectorised_estimator_equals_the_loop():
+    rng = np.random.default_rng(0)
+    P, n, F, V = 5, 9, 4, 6
+    phi_x, phi_t = rng.normal(size=(P, n, F)), rng.normal(size=(P, F))
+    labels = rng.integers(V, size=(P, n))
+    a = rng.normal(size=(3, F, F))
+    sig = a @ a.transpose(0, 2, 1)
+    tasks = rng.integers(3, size=P)
+    for s_inv, t in ((sig[0], None), (sig, tasks)):
+        for norm in (False, True):
+            fast = kr.kernel_regression(phi_x, labels, phi_t, s_inv, V, (1, 4, 9), normalised=norm, tasks=t)
+            slow = kr.kernel_regression_loop(phi_x, labels, phi_t, s_inv, V, (1, 4, 9), normalised=norm, tasks=t)
+            np.testing.assert_allclose(fast.estimate, slow, atol=1e-10)
+    with pytest.raises(ValueError, match="shapes"):
+        kr.kernel_regression(phi_x, labels[:, :3], phi_t, sig[0], V)
+    with pytest.raises(ValueError, match="needs tasks"):
+        kr.kernel_regression(phi_x, labels, phi_t, sig, V)
+
+
+def test_task_covariance_estimator_converges_at_the_root_rate_and_the_pretraining_one_levels_off():
+    setting = dataclasses.replace(kr.WELL_CONDITIONED, n_grid=(16, 64, 256, 1024, 4096), n_prompts=100, seed=1)
+    r = kr.convergence(setting)
+    slope = kr.loglog_slope(r["n"], r["task_distance_to_task"])
+    assert -0.7 < slope < -0.35, slope
+    assert kr.loglog_slope(r["n"][-3:], r["pre_distance_to_task"][-3:]) > -0.2     # the bias floor
+    assert r["pre_distance_to_task"][-1] > 2 * r["task_distance_to_task"][-1]
+    assert r["bayes_distance_to_task"][-1] < 1e-3
+
+
+def test_bad_inputs_fail_with_one_line(family):
+    with pytest.raises(ValueError, match="x_test must be"):
+        kr.posterior_predictive(family, np.zeros((2, 3, 3), dtype=int), np.zeros((2, 3), dtype=int))
+    with pytest.raises(ValueError, match="integer array"):
+        kr.beliefs(family, np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="n >= 1 and k >= 2"):
+        kr.sample_examples(family, np.array([0]), 0, 3, seed=0)
+    with pytest.raises(ValueError, match="split_prompts"):
+        kr.split_prompts(np.zeros((2, 5), dtype=int), 3, 4)
