@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from icl_book.analysis.spinglass import (boltzmann_gaussian, contrast_ratio, contrast_ratio_grid, message_passing,
-                                         message_passing_loop, spin_glass_of)
+from icl_book.analysis.spinglass import contrast_ratio
+from icl_book.bayes.spinglass import boltzmann_gaussian, message_passing, message_passing_loop, spin_glass_of
+from icl_book.experiments.spinglass import contrast_ratio_grid
 from icl_book.store import atomic_write, cpu_name, dump_json, git_commit
 from icl_book.models.linear_attention import sample_prompts
 from icl_book.train import step_generator

@@ -18,19 +18,116 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import numpy as np
 import torch
 
-from ..analysis.spinglass import (GradientTrainingConfig, boltzmann_gaussian, contrast_ratio, contrast_ratio_grid,
-                                  gram_prediction_error, gram_stats, message_passing, sampled_gram_stats,
-                                  spin_glass_of, train_linear_attention, train_repeats, zero_mode_fraction)
-from ..models.linear_attention import sample_prompts
+from ..analysis.spinglass import contrast_ratio, gram_prediction_error, zero_mode_fraction
+from ..bayes.spinglass import boltzmann_gaussian, message_passing, nested_ridge_means, spin_glass_of, spin_glass_of_gram
+from ..models.linear_attention import gram_stats, sample_prompts, sampled_gram_stats
 from ..train import EVAL_STREAM, step_generator
+from ..train_linear_attention import GradientTrainingConfig, train_linear_attention, train_repeats
 from .base import Experiment, Profile
 
 # The paper's alphas for Fig. S1a (fig-S1/data-a.py in its repository).
+@contextmanager
+def torch_threads(n: int):
+    """Run the block on ``n`` intra-op torch threads and restore the caller's count after it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# ---- the contrast-ratio heat map: the grid driver ------------------------------------------------
+
+@dataclass(frozen=True)
+class ContrastRatioGrid:
+    Ps: tuple[int, ...]     # numbers of pretraining prompts (columns)
+    Ns: tuple[int, ...]     # context lengths (rows)
+    values: torch.Tensor    # [repeats, len(Ns), len(Ps)] contrast ratio of the exact Boltzmann mean
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.values.mean(dim=0)
+
+    @property
+    def std(self) -> torch.Tensor:
+        return self.values.std(dim=0)
+
+
+def _checked_sizes(name: str, values) -> tuple[int, ...]:
+    values = list(values)
+    out = tuple(int(v) for v in values)
+    if not out or any(v < 1 or v != x for v, x in zip(out, values)):
+        raise ValueError(f"contrast_ratio_grid: {name} must be non-empty positive integers, got {values!r}")
+    return out
+
+
+def _grid_repeat(d: int, P_sorted: list[int], Ns: tuple[int, ...], lam0: float, seed: int, r: int) -> torch.Tensor:
+    """The contrast ratios ``[len(Ns), len(P_sorted)]`` of one repeat of the grid."""
+    pr = sample_prompts(P_sorted[-1], d, max(Ns), step_generator(seed, r))
+    yx = torch.cumsum(pr.ys.unsqueeze(-1) * pr.xs, dim=1)   # sum_{i<=k} y_i x_i   [P, N, D]
+    yy = torch.cumsum(pr.ys ** 2, dim=1)                      # sum_{i<=k} y_i^2     [P, N]
+    out = torch.empty(len(Ns), len(P_sorted), dtype=torch.float64)
+    for i, N in enumerate(Ns):
+        label_row = torch.cat([yx[:, N - 1], yy[:, N - 1, None]], dim=1) / (N + 1)   # (Z Z^T)[D, :] / (N + 1)
+        m = nested_ridge_means(label_row, pr.x_query, pr.y_query, P_sorted, lam0).reshape(-1, d + 1, d)
+        trace = torch.diagonal(m, dim1=-2, dim2=-1).sum(-1)  # the zero column adds nothing
+        out[i] = trace / (torch.linalg.matrix_norm(m) * math.sqrt(d + 1))
+    return out
+
+
+def contrast_ratio_grid(d: int, Ps, Ns, lam0: float = 1.0, repeats: int = 10, seed: int = 0,
+                        workers: int = 2) -> ContrastRatioGrid:
+    """The contrast ratio of the Boltzmann mean (the ridge solution ``A^-1 h``, exact, float64)
+    on a grid of pretraining set sizes ``Ps`` and context lengths ``Ns``.
+
+    Each repeat draws one set of ``max(Ps)`` prompts with ``max(Ns)`` examples each (from
+    ``step_generator(seed, repeat)``); the grid point ``(P, N)`` uses its first ``P`` prompts,
+    each cut to its first ``N`` examples, so it equals ``boltzmann_gaussian`` on
+    ``prompts.subset(P, N)``. Nesting keeps the cost down: the features for every ``N`` come
+    from running sums over the examples, the Gram matrices for every ``P`` from running sums
+    over the prompts. Within a repeat the grid points share data (common random numbers),
+    which makes the heat map smoother than independent draws would; each point on its own
+    has the right distribution.
+
+    Only the first ``D`` columns of ``W`` enter the solve: the last column is decoupled
+    (``A = lam0 I`` there and ``h = 0``), so its mean is exactly zero.
+
+    The repeats run ``workers`` at a time in threads, each on one intra-op torch thread
+    (torch's thread count is set to 1 for the call and restored afterwards; the result does
+    not depend on it). The ``(D + 1) D``-sized factorisations gain little from a second
+    thread, so two repeats side by side beat one repeat on two threads; and on a machine
+    busy with other work, two-thread OpenMP kernels were measured 4-20x slower here than
+    one-thread ones, because their threads wait for each other at every small operation."""
+    Ps, Ns = _checked_sizes("Ps", Ps), _checked_sizes("Ns", Ns)
+    if not isinstance(d, int) or d < 1:
+        raise ValueError(f"contrast_ratio_grid: d must be a positive integer, got {d!r}")
+    if not lam0 > 0:
+        raise ValueError(f"contrast_ratio_grid needs lam0 > 0 (the Gaussian is improper otherwise), got {lam0}")
+    for name, value in (("repeats", repeats), ("workers", workers)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"contrast_ratio_grid: {name} must be a positive integer, got {value!r}")
+    P_sorted = sorted(set(Ps))
+    P_col = [P_sorted.index(P) for P in Ps]
+    run = partial(_grid_repeat, d, P_sorted, Ns, lam0, seed)
+    with torch_threads(1):
+        if workers == 1:
+            per_repeat = [run(r) for r in range(repeats)]
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                per_repeat = list(pool.map(run, range(repeats)))
+    values = torch.stack(per_repeat)[:, :, P_col]
+    return ContrastRatioGrid(Ps=Ps, Ns=Ns, values=values)
+
+
 PAPER_ALPHAS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2,
                 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 2.0)
 
@@ -120,7 +217,7 @@ def error_against_context(s: SpinGlassStudy) -> dict:
         train = sampled_gram_stats(s.curve_P, s.curve_d, N, [step_generator(s.seed, 1000 * k + r) for r in range(R)])
         test = sampled_gram_stats(s.n_test, s.curve_d, N, [step_generator(s.seed, k, EVAL_STREAM)])
         for r in range(R):
-            sg = train.spin_glass(r, s.curve_lam0)
+            sg = spin_glass_of_gram(train, r, s.curve_lam0)
             res = message_passing(sg, s.beta)
             mp_sweeps[r, k] = res.iterations
             if res.converged:
@@ -183,9 +280,7 @@ def few_many_and_marginals(s: SpinGlassStudy) -> dict:
 
 def compute_spinglass(p: Profile) -> dict:
     s: SpinGlassStudy = p.task
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)   # small solves: one thread each (see contrast_ratio_grid)
-    try:
+    with torch_threads(1):     # small solves: one thread each (see contrast_ratio_grid)
         out, wall = {}, {}
         for key, fn in (("checks", few_many_and_marginals), ("heat_map", heat_map),
                         ("error_against_context", error_against_context), ("interpolation", interpolation_peak)):
@@ -194,8 +289,6 @@ def compute_spinglass(p: Profile) -> dict:
             wall[key] = round(time.perf_counter() - t0, 1)
         out["wall_time_s"] = wall
         return out
-    finally:
-        torch.set_num_threads(threads)
 
 
 _CPU_ALPHAS = (0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2, 1.3, 1.5, 1.7, 2.0)

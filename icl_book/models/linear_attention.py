@@ -218,3 +218,72 @@ def build_linear_attention(cfg: LinearAttentionConfig, generator: torch.Generato
     """The merged or the separate model, as the config says, initialised from ``generator``."""
     cls = MergedLinearAttention if cfg.merged else SeparateLinearAttention
     return cls(cfg, generator, dtype)
+
+
+def f64(t: torch.Tensor) -> torch.Tensor:
+    """A detached float64 copy on the CPU: the glass's numerics are exact, whatever the model's dtype."""
+    return t.detach().to("cpu", torch.float64)
+
+
+def weight_side(n_spins: int) -> int:
+    """The side ``D + 1`` of the square weight matrix of ``n_spins = (D + 1)^2`` flattened weights."""
+    side = math.isqrt(n_spins)
+    if side * side != n_spins:
+        raise ValueError(f"{n_spins} spins do not form a square (D + 1) x (D + 1) weight matrix")
+    return side
+
+
+# ---- the Gram statistics of prompt sets ---------------------------------------------------------
+#
+# The loss of the merged model is a quadratic form in the flattened weights w,
+#     (1/P) sum_mu (y_q - w . s)^2 = w^T G w - 2 b . w + c,
+#     G = S^T S / P,  b = S^T y / P,  c = y . y / P,
+# so full-batch training, the spin glass and the test error all need only (G, b, c).
+
+@dataclass(frozen=True)
+class GramStats:
+    """``G [R, n, n]``, ``b [R, n]``, ``c [R]`` of ``R`` prompt sets (float64), and their ``P``."""
+
+    G: torch.Tensor
+    b: torch.Tensor
+    c: torch.Tensor
+    n_prompts: int
+
+    @property
+    def repeats(self) -> int:
+        return self.G.shape[0]
+
+    def loss(self, w: torch.Tensor) -> torch.Tensor:
+        """The mean squared error of flat weights ``w [R, n]`` on each set: ``[R]``."""
+        Gw = torch.bmm(self.G, w.unsqueeze(2)).squeeze(2)
+        return (w * Gw).sum(1) - 2 * (self.b * w).sum(1) + self.c
+
+
+def gram_stats(prompt_sets: list[PromptSet]) -> GramStats:
+    """The Gram statistics of prompt sets of equal size."""
+    sizes = {p.n_prompts for p in prompt_sets}
+    if len(sizes) != 1:
+        raise ValueError(f"gram_stats needs prompt sets of one size, got sizes {sorted(sizes)}")
+    G, b, c = [], [], []
+    for p in prompt_sets:
+        s, y = f64(p.features()), f64(p.y_query)
+        G.append(s.T @ s / len(y)); b.append(s.T @ y / len(y)); c.append(y @ y / len(y))
+    return GramStats(torch.stack(G), torch.stack(b), torch.stack(c), sizes.pop())
+
+
+def sampled_gram_stats(n_prompts: int, d: int, n_context: int, generators: list[torch.Generator],
+                       chunk: int = 1000) -> GramStats:
+    """Gram statistics of ``len(generators)`` fresh prompt sets of ``n_prompts`` prompts each,
+    drawn ``chunk`` prompts at a time (so ``P = 10^4`` prompts of 200 examples never sit in
+    memory at once). Chunked draws are a different, equally distributed set than one
+    ``sample_prompts(n_prompts, ...)`` call from the same generator."""
+    n = (d + 1) ** 2
+    G = torch.zeros(len(generators), n, n, dtype=torch.float64)
+    b = torch.zeros(len(generators), n, dtype=torch.float64)
+    c = torch.zeros(len(generators), dtype=torch.float64)
+    for r, g in enumerate(generators):
+        for start in range(0, n_prompts, chunk):
+            p = sample_prompts(min(chunk, n_prompts - start), d, n_context, g)
+            s, y = p.features(), p.y_query
+            G[r].addmm_(s.T, s); b[r].addmv_(s.T, y); c[r] += y @ y
+    return GramStats(G / n_prompts, b / n_prompts, c / n_prompts, n_prompts)
