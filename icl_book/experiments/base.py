@@ -63,6 +63,9 @@ class Experiment:
     # spin-glass chapter uses it for solves that take minutes (the heat map, the curves over
     # N and over P), so the chapter only loads them, with the same provenance as a model.
     compute: Callable[[Profile], dict] | None = field(default=None, repr=False)
+    # Called every ``eval_every`` steps during training; its dicts land in the results as
+    # ``curve`` (the locate-and-project chapter's accuracy curve with its abrupt rise).
+    monitor: Callable[[torch.nn.Module, Profile], dict] | None = field(default=None, repr=False)
 
     def profile(self, profile: str) -> Profile:
         if profile not in self.profiles:
