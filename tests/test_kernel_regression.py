@@ -8,6 +8,7 @@ import itertools
 
 import numpy as np
 import pytest
+import torch
 
 from icl_book.bayes import forward_filter
 from icl_book.bayes import kernel_regression as kr
@@ -171,3 +172,100 @@ def test_bad_inputs_fail_with_one_line(family):
         kr.sample_examples(family, np.array([0]), 0, 3, seed=0)
     with pytest.raises(ValueError, match="split_prompts"):
         kr.split_prompts(np.zeros((2, 5), dtype=int), 3, 4)
+
+
+# ---- the hand-built kernel-regression transformer and the analyses --------------------------------
+
+from icl_book.analysis import kernel_regression as ka  # noqa: E402
+from icl_book.models.constructions import kernel_inputs, kernel_regression_transformer  # noqa: E402
+from icl_book.models.constructions.kernel_regression import KERNEL_HEAD  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def planted(family):
+    """Random prompts of the small family, their features, and the hand-built model's reading."""
+    tasks = np.random.default_rng(4).integers(3, size=200)
+    ex = kr.sample_examples(family, tasks, 12, 3, seed=9)
+    xt = kr.sample_examples(family, tasks, 1, 3, seed=10)[:, 0, :2]
+    phi_x, phi_t, labels = kr.features(family, ex[..., :2]), kr.features(family, xt), ex[..., 2]
+    sigma_inv = kr.pinv(kr.task_covariances(family, 2).mean(0))
+    model = kernel_regression_transformer(sigma_inv, family.n_tokens, n_ctx=13, beta=0.5)
+    inputs = kernel_inputs(phi_x, labels, phi_t, family.n_tokens)
+    return dict(phi_x=phi_x, phi_t=phi_t, labels=labels, sigma_inv=sigma_inv, model=model, inputs=inputs,
+                reading=ka.read_model(model, inputs, keep_kv=True))
+
+
+def test_hand_built_transformer_is_the_kernel_estimator(planted, family):
+    for beta in (0.5, 3.0):
+        model = kernel_regression_transformer(planted["sigma_inv"], family.n_tokens, n_ctx=13, beta=beta)
+        with torch.no_grad():
+            out = model(planted["inputs"])[:, -1].numpy()
+        ref = kr.softmax_kernel_regression(planted["phi_x"], planted["labels"], planted["phi_t"],
+                                           planted["sigma_inv"], family.n_tokens, beta=beta)
+        np.testing.assert_allclose(out, ref, atol=1e-12)
+    # first order in beta: (ŷ_β - ȳ) / β -> (1/n) Σ e K - ȳ K̄, the paper's estimator minus ȳ K̄
+    beta = 1e-5
+    soft = kr.softmax_kernel_regression(planted["phi_x"], planted["labels"], planted["phi_t"],
+                                        planted["sigma_inv"], family.n_tokens, beta=beta)
+    lin = kr.kernel_regression(planted["phi_x"], planted["labels"], planted["phi_t"], planted["sigma_inv"],
+                               family.n_tokens, n_grid=[12])
+    ybar = np.eye(family.n_tokens)[planted["labels"]].mean(1)
+    kbar = lin.weights.mean(1, keepdims=True)
+    np.testing.assert_allclose((soft - ybar) / beta, lin.estimate[0] - ybar * kbar, atol=1e-3)
+    with pytest.raises(ValueError, match="beta > 0"):
+        kernel_regression_transformer(planted["sigma_inv"], family.n_tokens, 13, beta=0.0)
+
+
+def test_head_vote_finds_the_planted_head(planted, family):
+    r = planted["reading"]
+    spans = np.stack([np.arange(12), np.arange(12) + 1], axis=1)       # one position per demonstration
+    votes = ka.head_votes(r.attention, spans, planted["labels"], family.n_tokens)
+    best = ka.select_head(votes, r.prediction, n_select=140)
+    assert (best["layer"], best["head"]) == (0, KERNEL_HEAD)
+    assert best["agreement"] == 1.0 and best["selection_agreement"] == 1.0
+    others = np.array(best["held_out_by_head"])[0]
+    assert others[1] < 1.0 and others[2] < 1.0                            # the decoys disagree
+    with pytest.raises(ValueError, match="n_select"):
+        ka.select_head(votes, r.prediction, n_select=200)
+
+
+def test_kernel_correlation_singles_out_the_kernel_head(planted, family):
+    r = planted["reading"]
+    spans = np.stack([np.arange(12), np.arange(12) + 1], axis=1)
+    K = np.einsum("pnf,pf->pn", planted["phi_x"], planted["phi_t"] @ planted["sigma_inv"])
+    w = np.exp(0.5 * (K - K.max(1, keepdims=True)))
+    corr = ka.kernel_correlation(r.attention, spans, w / w.sum(1, keepdims=True))
+    assert corr[0, KERNEL_HEAD] == pytest.approx(1.0, abs=1e-9) and corr[0, 2] < 0 and abs(corr[0, 1]) < 1e-6
+
+
+def test_ridge_probe_recovers_a_planted_linear_code():
+    rng = np.random.default_rng(0)
+    y = rng.integers(5, size=2000)
+    code = rng.normal(size=(5, 16))
+    X = code[y] + 0.3 * rng.normal(size=(2000, 16))
+    assert ka.ridge_probe(X, y, 5, 1400) > 0.95
+    assert ka.ridge_probe(rng.normal(size=(2000, 16)), y, 5, 1400) < 0.35       # no code: chance
+    with pytest.raises(ValueError, match="n_train"):
+        ka.ridge_probe(X, y, 5, 0)
+
+
+def test_values_of_the_hand_built_model_encode_the_labels(planted, family):
+    r = planted["reading"]
+    acc = ka.probe_grid(r.values, np.arange(12), planted["labels"], family.n_tokens, offsets=(0,))
+    assert acc[0, KERNEL_HEAD, 0] == 1.0
+
+
+def test_attention_profile_and_spans():
+    k, n = 3, 4
+    T = n * (k + 1) + k - 1
+    att = np.zeros((2, 1, 1, T))
+    att[..., example_pos := example_spans_y(k, n)] = 0.25
+    prof = ka.attention_profile(att, k, n, n_points=5)
+    assert prof["y"] == [0.25] and prof["delimiter"] == [0.0] and np.allclose(prof["x"], 0)
+    np.testing.assert_array_equal(ka.example_spans(3, 2), [[0, 3], [4, 7]])
+    with pytest.raises(ValueError, match="not a prompt"):
+        ka.attention_profile(att[..., :-1], k, n)
+
+
+def example_spans_y(k, n):
+    return ka.example_spans(k, n)[:, 0] + k - 1

@@ -342,6 +342,21 @@ def kernel_regression_loop(phi_x, labels, phi_test, sigma_inv, n_tokens, n_grid,
     return out
 
 
+def softmax_kernel_regression(phi_x: np.ndarray, labels: np.ndarray, phi_test: np.ndarray,
+                              sigma_inv: np.ndarray, n_tokens: int, beta: float = 1.0, tasks=None) -> np.ndarray:
+    """``Σ_i e(y_i) exp(β K_i) / Σ_i exp(β K_i)`` ``[P, V + 1]`` over all ``n`` demonstrations: the
+    estimator one softmax attention head computes (the paper's analogy ``K ↔ exp⟨q, k⟩``). Its
+    derivative in ``β`` at 0 is ``(1/n) Σ e(y_i) K_i - ȳ K̄`` (``ȳ`` the label frequencies, ``K̄`` the
+    mean kernel): to first order, the paper's estimator minus its label-frequency part."""
+    phi_x, labels = np.asarray(phi_x, float), np.asarray(labels)
+    K = beta * np.einsum("pnf,pf->pn", phi_x, _queries(np.asarray(phi_test, float), sigma_inv, tasks))
+    w = np.exp(K - K.max(axis=1, keepdims=True))
+    w /= w.sum(axis=1, keepdims=True)
+    out = np.zeros((len(phi_x), n_tokens))
+    np.add.at(out, (np.broadcast_to(np.arange(len(phi_x))[:, None], labels.shape), labels), w)
+    return out
+
+
 def expected_estimate(sigma_q: np.ndarray, sigma_inv: np.ndarray, W: np.ndarray, phi_test: np.ndarray) -> np.ndarray:
     """``E[ŷ_n] = W Σ_q Σ⁻¹ φ(x_test)`` ``[..., V + 1]`` (any n): the task's predictive when ``Σ⁻¹ = Σ_q⁺``."""
     return phi_test @ (W @ sigma_q @ sigma_inv).T

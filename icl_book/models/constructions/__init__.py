@@ -6,5 +6,6 @@ models can first be run on a model whose mechanism is known.
 """
 
 from .retrieval import HARD, SINK, noise_temperature, retrieval_transformer, segmentable
+from .kernel_regression import kernel_inputs, kernel_regression_transformer  # noqa: F401
 
 __all__ = ["HARD", "SINK", "noise_temperature", "retrieval_transformer", "segmentable"]

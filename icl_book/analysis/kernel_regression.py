@@ -1,0 +1,175 @@
+"""Looking for kernel regression inside a transformer (Han et al. 2025, Sec. 5), on the book's models.
+
+Every function reads arrays, not models, except ``read_model``, which runs one forward pass with
+the cache on and returns what the others need, under the book's cache names
+(``blocks.{i}.attn.pattern``, ``.k``, ``.v``). ``icl_book.analysis.hf`` produces the same from a
+Hugging Face model, so the same analyses run on both.
+
+- ``head_votes``: per head, ``a_i`` = the largest attention of the last position inside
+  demonstration ``i``'s span, and the vote ``ỹ = argmax_y Σ_i a_i e(y_i)``;
+- ``select_head``: the head whose vote agrees most with a target on the first prompts, scored on
+  the rest (the paper's Table 2 selects on 700 and tests on 300);
+- ``attention_profile``: the last position's attention over each demonstration's input
+  interpolated to a fixed number of points, its label and its delimiter, averaged;
+- ``kernel_correlation``: per head, the correlation between ``a_i`` and a similarity of ``x_i``
+  and ``x_test`` (the paper's prediction similarity ``P(o | x_i)ᵀ P(o | x_test)``, or any kernel);
+- ``ridge_probe``: held-out accuracy of a ridge regression (``λ = 0.01``) from activations to
+  one-hot targets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True, eq=False)
+class ModelReading:
+    attention: np.ndarray          # [P, L, H, T] the last position's attention, every layer and head
+    logits: np.ndarray             # [P, T, V] outputs at every position
+    keys: np.ndarray | None        # [P, L, H, T, Dh] (only with keep_kv)
+    values: np.ndarray | None      # [P, L, H, T, Dh]
+
+    @property
+    def prediction(self) -> np.ndarray:
+        return self.logits[:, -1].argmax(-1)
+
+
+@torch.no_grad()
+def read_model(model, inputs, batch: int = 64, keep_kv: bool = False) -> ModelReading:
+    """One cached forward pass of the book's ``Transformer`` over ``inputs`` (token ids ``[P, T]`` or
+    vectors ``[P, T, d]``), in batches."""
+    inputs = torch.as_tensor(inputs)
+    n_layer = model.cfg.n_layer
+    att, logits, keys, values = [], [], [], []
+    for i in range(0, len(inputs), batch):
+        out, cache = model(inputs[i:i + batch], cache=True)
+        att.append(torch.stack([cache[f"blocks.{l}.attn.pattern"][:, :, -1] for l in range(n_layer)], 1))
+        logits.append(out)
+        if keep_kv:
+            keys.append(torch.stack([cache[f"blocks.{l}.attn.k"] for l in range(n_layer)], 1))
+            values.append(torch.stack([cache[f"blocks.{l}.attn.v"] for l in range(n_layer)], 1))
+    cat = lambda xs: torch.cat(xs).double().numpy() if xs else None                        # noqa: E731
+    return ModelReading(cat(att), cat(logits), cat(keys), cat(values))
+
+
+def example_spans(k: int, n: int) -> np.ndarray:
+    """``[n, 2]`` the ``[start, end)`` positions of ``x_i y_i`` in a ``make_prompts`` prompt (the
+    delimiter after ``y_i`` excluded)."""
+    starts = np.arange(n) * (k + 1)
+    return np.stack([starts, starts + k], axis=1)
+
+
+def _span_max(attention: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """``a_i`` ``[P, L, H, n]``: the largest attention inside each span."""
+    spans = np.asarray(spans)
+    if spans.ndim != 2 or spans.shape[1] != 2 or (spans[:, 1] <= spans[:, 0]).any():
+        raise ValueError(f"spans must be [n, 2] with start < end, got {spans.tolist()}")
+    if spans.max() > attention.shape[-1]:
+        raise ValueError(f"a span ends at {spans.max()}, past the {attention.shape[-1]} attended positions")
+    return np.stack([attention[..., s:e].max(-1) for s, e in spans], axis=-1)
+
+
+def head_votes(attention: np.ndarray, spans: np.ndarray, labels: np.ndarray, n_tokens: int) -> np.ndarray:
+    """``[P, L, H]`` each head's vote ``argmax_y Σ_i a_i e(y_i)`` from ``attention [P, L, H, T]``,
+    demonstration ``spans [n, 2]`` and ``labels [P, n]``."""
+    attention, labels = np.asarray(attention), np.asarray(labels)
+    a = _span_max(attention, spans)                                                  # [P, L, H, n]
+    if labels.shape != (attention.shape[0], a.shape[-1]):
+        raise ValueError(f"head_votes: labels must be [P, n] = {(attention.shape[0], a.shape[-1])}, "
+                         f"got {labels.shape}")
+    onehot = np.eye(n_tokens)[labels]                                                 # [P, n, V]
+    return np.einsum("plhn,pnv->plhv", a, onehot).argmax(-1)
+
+
+def select_head(votes: np.ndarray, target: np.ndarray, n_select: int, others: dict | None = None) -> dict:
+    """Pick the head whose vote agrees most with ``target [P]`` on the first ``n_select`` prompts and
+    report its agreement with ``target`` (and with each array of ``others``) on the remaining ones.
+    Also the agreement of every head on the held-out prompts ``[L, H]``."""
+    votes, target = np.asarray(votes), np.asarray(target)
+    if not 0 < n_select < len(votes):
+        raise ValueError(f"select_head needs 0 < n_select < {len(votes)} prompts, got {n_select}")
+    sel = (votes[:n_select] == target[:n_select, None, None]).mean(0)                 # [L, H]
+    layer, head = np.unravel_index(sel.argmax(), sel.shape)
+    test = votes[n_select:, layer, head]
+    out = {"layer": int(layer), "head": int(head), "selection_agreement": float(sel[layer, head]),
+           "agreement": float(np.mean(test == target[n_select:])),
+           "held_out_by_head": (votes[n_select:] == target[n_select:, None, None]).mean(0).tolist()}
+    for name, arr in (others or {}).items():
+        out[f"agreement_{name}"] = float(np.mean(test == np.asarray(arr)[n_select:]))
+    return out
+
+
+def attention_profile(attention: np.ndarray, k: int, n: int, n_points: int = 30) -> dict:
+    """The last position's attention, averaged over prompts and heads, per layer: over each
+    demonstration's input ``x_i`` (``k - 1`` tokens, linearly interpolated to ``n_points`` and
+    averaged over demonstrations), its label ``y_i``, its delimiter, and the test input."""
+    attention = np.asarray(attention)
+    P, L, H, T = attention.shape
+    if T != n * (k + 1) + k - 1:
+        raise ValueError(f"attention_profile: {T} positions is not a prompt of k={k}, n={n}")
+    mean = attention.mean(axis=(0, 2))                                                # [L, T]
+    grid = np.linspace(0, 1, n_points)
+    interp = lambda a: np.interp(grid, np.linspace(0, 1, len(a)), a) if len(a) > 1 else np.full(n_points, a[0])  # noqa: E731
+    spans = example_spans(k, n)
+    x = np.array([[interp(mean[l, s:s + k - 1]) for s, _ in spans] for l in range(L)]).mean(1)
+    return {"x": x.tolist(), "y": mean[:, spans[:, 0] + k - 1].mean(1).tolist(),
+            "delimiter": mean[:, spans[:, 0] + k].mean(1).tolist(),
+            "x_test": [interp(mean[l, T - (k - 1):]).tolist() for l in range(L)],
+            "first": mean[:, 0].tolist(), "n_points": n_points}
+
+
+def kernel_correlation(attention: np.ndarray, spans: np.ndarray, similarity: np.ndarray) -> np.ndarray:
+    """``[L, H]`` Pearson correlation, over prompts and demonstrations, between each head's ``a_i``
+    and ``similarity [P, n]`` (e.g. ``P(o | x_i)ᵀ P(o | x_test)``)."""
+    a = _span_max(np.asarray(attention), spans)                                       # [P, L, H, n]
+    s = np.asarray(similarity, float)
+    if s.shape != (a.shape[0], a.shape[-1]):
+        raise ValueError(f"kernel_correlation: similarity must be [P, n] = {(a.shape[0], a.shape[-1])}")
+    a = a.transpose(1, 2, 0, 3).reshape(a.shape[1], a.shape[2], -1)
+    a = a - a.mean(-1, keepdims=True)
+    s = (s - s.mean()).reshape(-1)
+    denom = np.sqrt((a ** 2).sum(-1) * (s ** 2).sum())
+    return np.where(denom > 0, (a @ s) / np.where(denom > 0, denom, 1.0), 0.0)
+
+
+def prediction_similarity(probs_x: np.ndarray, probs_test: np.ndarray) -> np.ndarray:
+    """``[P, n]`` the paper's ``P(o | x_i)ᵀ P(o | x_test)`` from ``probs_x [P, n, V]``, ``probs_test [P, V]``."""
+    return np.einsum("pnv,pv->pn", probs_x, probs_test)
+
+
+def ridge_probe(features: np.ndarray, targets: np.ndarray, n_classes: int, n_train: int, lam: float = 0.01) -> float:
+    """Held-out accuracy of ridge regression (``λ``, with an intercept) from ``features [N, d]`` to the
+    one-hot of ``targets [N]``, trained on the first ``n_train`` rows, scored by argmax on the rest."""
+    X, y = np.asarray(features, float), np.asarray(targets)
+    if X.ndim != 2 or y.shape != (len(X),) or not 0 < n_train < len(X):
+        raise ValueError(f"ridge_probe needs features [N, d], targets [N] and 0 < n_train < N; got {X.shape}, "
+                         f"{y.shape}, {n_train}")
+    X = np.concatenate([X, np.ones((len(X), 1))], axis=1)
+    Y = np.eye(n_classes)[y]
+    A = X[:n_train].T @ X[:n_train] + lam * np.eye(X.shape[1])
+    B = np.linalg.solve(A, X[:n_train].T @ Y[:n_train])
+    return float(np.mean((X[n_train:] @ B).argmax(1) == y[n_train:]))
+
+
+def probe_grid(activations: np.ndarray, label_positions: np.ndarray, targets: np.ndarray, n_classes: int,
+               offsets=(-1, 0, 1, 2, 3), train_fraction: float = 0.7, lam: float = 0.01) -> np.ndarray:
+    """``[L, H, len(offsets)]`` ridge-probe accuracy of ``targets [P, n]`` from per-head activations
+    ``[P, L, H, T, Dh]`` (keys or values) at ``label_positions [n] + offset``; prompts split
+    ``train_fraction`` / rest (so no prompt is on both sides)."""
+    act = np.asarray(activations)
+    P, L, H, T, _ = act.shape
+    pos = np.asarray(label_positions)
+    n_train = int(round(train_fraction * P)) * len(pos)
+    out = np.zeros((L, H, len(offsets)))
+    for j, off in enumerate(offsets):
+        at = pos + off
+        if at.min() < 0 or at.max() >= T:
+            raise ValueError(f"probe_grid: offset {off} leaves the prompt")
+        for l in range(L):
+            for h in range(H):
+                X = act[:, l, h, at].reshape(P * len(pos), -1)
+                out[l, h, j] = ridge_probe(X, np.asarray(targets).reshape(-1), n_classes, n_train, lam)
+    return out
