@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from icl_book import bayes, experiments
-from icl_book.experiments.taskdiv import POOL_SIZES, model_predictions, pool_name
+from icl_book.experiments.linreg import model_predictions
+from icl_book.experiments.taskdiv import POOL_SIZES, pool_name
 from icl_book.tasks import LinearRegressionTask
 
 

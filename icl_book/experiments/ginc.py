@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..bayes import pretraining_predictive
-from ..models import LSTMConfig, TransformerConfig
+from ..models import LSTMConfig, TransformerConfig, batched
 from ..tasks import GINCConfig, build_hmms, make_prompts, pretraining_tokens
 from ..tasks.ginc import make_order_prompts
 from ..train import TrainConfig
@@ -66,15 +66,9 @@ def _context(model) -> int:
     return getattr(cfg, "n_ctx", None) or 1 << 30   # the LSTM has no context limit
 
 
-@torch.no_grad()
 def last_token_predictions(model, tokens: np.ndarray, batch: int = 128) -> np.ndarray:
     """The model's argmax next token at the end of each prompt ``tokens [P, L]``."""
-    device = next(model.parameters()).device
-    out = []
-    for i in range(0, len(tokens), batch):
-        x = torch.from_numpy(tokens[i:i + batch]).to(device)
-        out.append(model(x)[:, -1].argmax(-1).cpu().numpy())
-    return np.concatenate(out)
+    return batched(model, lambda m, x: m(x)[:, -1].argmax(-1), tokens, batch_size=batch).numpy()
 
 
 @torch.no_grad()

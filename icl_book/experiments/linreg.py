@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from .. import bayes
-from ..models import TransformerConfig
+from ..models import TransformerConfig, batched
+from ..stats import mean_and_interval
 from ..tasks import LinearRegressionTask, predictions_at_x
 from ..train import EVAL_STREAM, TrainConfig, step_generator
 from .base import Experiment, Profile
@@ -43,26 +44,21 @@ def eval_prompts(task: LinearRegressionTask, n_prompts: int, seed: int = 0):
     return task.sample(n_prompts, step_generator(seed, 0, EVAL_STREAM))
 
 
+def model_predictions(model, task: LinearRegressionTask, xs: torch.Tensor, ys: torch.Tensor,
+                      batch: int = 500) -> torch.Tensor:
+    """The model's prediction of every ``y_i`` of every prompt: ``[N, n]`` (float64)."""
+    return batched(model, lambda m, x, y: predictions_at_x(m(task.encode(x, y))).double(), xs, ys, batch_size=batch)
+
+
 def model_errors(model, task: LinearRegressionTask, xs: torch.Tensor, ys: torch.Tensor,
                  batch: int = 500) -> torch.Tensor:
     """The model's squared error on each ``y_i`` of each prompt: ``[N, n]`` (float64)."""
-    device = next(model.parameters()).device
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(xs), batch):
-            seq = task.encode(xs[i:i + batch], ys[i:i + batch]).to(device)
-            out.append(predictions_at_x(model(seq)).double().cpu())
-    return (torch.cat(out) - ys.double()) ** 2
+    return (model_predictions(model, task, xs, ys, batch) - ys.double()) ** 2
 
 
 def summarise(errors: torch.Tensor, scale: float, n_boot: int = 500, seed: int = 0) -> dict:
     """Mean over prompts, with a 95 % bootstrap interval, of ``errors [N, n] / scale``."""
-    e = errors / scale
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.randint(len(e), (n_boot, len(e)), generator=g)
-    boot = e[idx].mean(dim=1)                                            # [n_boot, n]
-    lo, hi = torch.quantile(boot, torch.tensor([0.025, 0.975], dtype=e.dtype), dim=0)
-    return {"mean": e.mean(0).tolist(), "lo": lo.tolist(), "hi": hi.tolist()}
+    return mean_and_interval(errors / scale, bootstrap=n_boot, seed=seed)
 
 
 def evaluate_regression(model, profile: Profile) -> dict:
@@ -81,27 +77,35 @@ def regression_model(task: LinearRegressionTask, **kw) -> TransformerConfig:
     return TransformerConfig(d_in=task.token_dim, d_out=1, n_ctx=task.seq_len, **kw)
 
 
-def _linreg_profiles() -> dict[str, Profile]:
-    model = regression_model
-    smoke = LinearRegressionTask(d=2, n_points=6, y_carries_x=True)
-    cpu = LinearRegressionTask(d=5, n_points=20, y_carries_x=True)
-    paper = LinearRegressionTask(d=20, n_points=41)
-    return {
-        "smoke": Profile(smoke, model(smoke, n_layer=2, n_head=2, d_model=32),
-                         TrainConfig(steps=400, batch_size=64, lr=3e-3, warmup_steps=40, log_every=50,
-                                     checkpoint_every=200), eval_prompts=500),
-        "cpu": Profile(cpu, model(cpu, n_layer=3, n_head=4, d_model=64),
-                       TrainConfig(steps=6000, batch_size=64, lr=1e-3, warmup_steps=200, log_every=100,
-                                   checkpoint_every=1000),
-                       note="d = 5 and 3 layers of width 64 instead of d = 20 and 12 layers of width 256; "
-                            "6,000 steps and no curriculum instead of 500,000 steps with one; y tokens "
-                            "carry their x (Garg et al.'s y tokens do not)"),
-        "paper": Profile(paper, model(paper, n_layer=12, n_head=8, d_model=256),
-                         TrainConfig(steps=500_000, batch_size=64, lr=1e-4, warmup_steps=1000, schedule="constant",
-                                     log_every=1000, checkpoint_every=10_000),
-                         note="Garg et al.'s model and budget, without their curriculum over d and n"),
-    }
+def regression_profiles(tasks: dict[str, LinearRegressionTask], shapes: dict[str, tuple[int, int, int]],
+                        trains: dict[str, TrainConfig], eval_prompts: dict[str, int],
+                        notes: dict[str, str]) -> dict[str, Profile]:
+    """The profile table of a regression experiment: for each of smoke / cpu / paper its task, its
+    transformer's (layers, heads, width), its training, its held-out prompts and how it differs
+    from the paper."""
+    return {name: Profile(task, regression_model(task, n_layer=shapes[name][0], n_head=shapes[name][1],
+                                                 d_model=shapes[name][2]),
+                          trains[name], eval_prompts=eval_prompts[name], note=notes.get(name, ""))
+            for name, task in tasks.items()}
 
+
+def _linreg_profiles() -> dict[str, Profile]:
+    return regression_profiles(
+        tasks={"smoke": LinearRegressionTask(d=2, n_points=6, y_carries_x=True),
+               "cpu": LinearRegressionTask(d=5, n_points=20, y_carries_x=True),
+               "paper": LinearRegressionTask(d=20, n_points=41)},
+        shapes={"smoke": (2, 2, 32), "cpu": (3, 4, 64), "paper": (12, 8, 256)},
+        trains={"smoke": TrainConfig(steps=400, batch_size=64, lr=3e-3, warmup_steps=40, log_every=50,
+                                     checkpoint_every=200),
+                "cpu": TrainConfig(steps=6000, batch_size=64, lr=1e-3, warmup_steps=200, log_every=100,
+                                   checkpoint_every=1000),
+                "paper": TrainConfig(steps=500_000, batch_size=64, lr=1e-4, warmup_steps=1000, schedule="constant",
+                                     log_every=1000, checkpoint_every=10_000)},
+        eval_prompts={"smoke": 500, "cpu": 2000, "paper": 2000},
+        notes={"cpu": "d = 5 and 3 layers of width 64 instead of d = 20 and 12 layers of width 256; "
+                      "6,000 steps and no curriculum instead of 500,000 steps with one; y tokens "
+                      "carry their x (Garg et al.'s y tokens do not)",
+               "paper": "Garg et al.'s model and budget, without their curriculum over d and n"})
 
 
 LINREG = Experiment("linreg", "ch0", "In-context linear regression with a Gaussian prior (Garg et al. 2022)",

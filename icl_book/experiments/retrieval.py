@@ -22,12 +22,13 @@ import torch
 from ..bayes import incontext_errors, least_squares
 from ..bayes.retrieval import posterior
 from ..bayes.sparse import lasso, orthogonal_matching_pursuit
-from ..models import TransformerConfig
+from ..models import TransformerConfig, batched
+from ..stats import mean_and_interval
 from ..tasks import LinearRegressionTask
 from ..tasks.retrieval import RetrievalPrompts, RetrievalTask
 from ..train import EVAL_STREAM, TrainConfig, seed_for
 from .base import Experiment, Profile
-from .linreg import RegressionProblem, eval_prompts, model_errors, regression_model, summarise
+from .linreg import RegressionProblem, eval_prompts, model_errors, regression_profiles, summarise
 
 
 class RetrievalProblem:
@@ -52,25 +53,13 @@ def eval_set(task: RetrievalTask, n_prompts: int, seed: int = 0) -> RetrievalPro
     return task.sample(n_prompts, seed_for(seed, 0, EVAL_STREAM))
 
 
-@torch.no_grad()
 def query_logits(model, prompts: RetrievalPrompts, batch: int = 250) -> np.ndarray:
-    """The model's next-token logits at every query: ``[B, n + 1, V]``."""
-    device = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
-    out = []
-    for i in range(0, len(prompts.tokens), batch):
-        tokens = torch.from_numpy(prompts.tokens[i:i + batch]).to(device)
-        logits = model(tokens).to(dtype)
-        q = torch.from_numpy(prompts.query[i:i + batch]).to(device)
-        out.append(logits.gather(1, q[..., None].expand(-1, -1, logits.shape[-1])).double().cpu().numpy())
-    return np.concatenate(out)
+    """The model's next-token logits at every query: ``[B, n + 1, V]`` (float64)."""
+    def at_queries(m, tokens, q):
+        logits = m(tokens)
+        return logits.gather(1, q[..., None].expand(-1, -1, logits.shape[-1])).double()
 
-
-def _mean_ci(hits: np.ndarray) -> dict:
-    """Mean over prompts and a normal-approximation 95 % interval, per n."""
-    mean = hits.mean(0)
-    half = 1.96 * hits.std(0, ddof=1) / np.sqrt(len(hits))
-    return {"mean": mean.tolist(), "lo": (mean - half).tolist(), "hi": (mean + half).tolist()}
+    return batched(model, at_queries, prompts.tokens, prompts.query, batch_size=batch).numpy()
 
 
 def evaluate_retrieval(model, profile: Profile) -> dict:
@@ -85,7 +74,7 @@ def evaluate_retrieval(model, profile: Profile) -> dict:
     q_count = post.coordinate.shape[1]
     mass = np.take_along_axis(post.coordinate, np.repeat(prompts.j_star[:, None, None], q_count, 1), 2)[..., 0]
     return {"n": list(range(task.n_examples + 1)),
-            "accuracy": {"model": _mean_ci(model_hits), "bayes": _mean_ci(bayes_hits)},
+            "accuracy": {"model": mean_and_interval(model_hits), "bayes": mean_and_interval(bayes_hits)},
             "bayes_mass_on_j_star": mass.mean(0).tolist(),
             "chance": 1 / task.q}
 
@@ -204,24 +193,21 @@ def evaluate_sparse_regression(model, profile: Profile) -> dict:
 
 
 def _sparse_profiles() -> dict[str, Profile]:
-    model = regression_model
-    smoke = LinearRegressionTask(d=4, n_points=8, sparsity=1, y_carries_x=True)
-    cpu = LinearRegressionTask(d=10, n_points=20, sparsity=3, y_carries_x=True)
-    paper = LinearRegressionTask(d=20, n_points=41, sparsity=3)
-    return {
-        "smoke": Profile(smoke, model(smoke, n_layer=2, n_head=2, d_model=32),
-                         TrainConfig(steps=300, batch_size=64, lr=3e-3, warmup_steps=30, log_every=50,
-                                     checkpoint_every=150), eval_prompts=300),
-        "cpu": Profile(cpu, model(cpu, n_layer=3, n_head=4, d_model=64),
-                       TrainConfig(steps=5000, batch_size=64, lr=1e-3, warmup_steps=200, log_every=100,
-                                   checkpoint_every=1000), eval_prompts=2000,
-                       note="d = 10 (Garg et al.: 20), s = 3; 3 layers of width 64 and 5,000 steps instead of "
-                            "12 layers of width 256 and 500,000; y tokens carry their x"),
-        "paper": Profile(paper, model(paper, n_layer=12, n_head=8, d_model=256),
-                         TrainConfig(steps=500_000, batch_size=64, lr=1e-4, warmup_steps=1000, schedule="constant",
-                                     log_every=1000, checkpoint_every=10_000), eval_prompts=5000,
-                         note="Garg et al.'s model and budget, without their curriculum"),
-    }
+    return regression_profiles(
+        tasks={"smoke": LinearRegressionTask(d=4, n_points=8, sparsity=1, y_carries_x=True),
+               "cpu": LinearRegressionTask(d=10, n_points=20, sparsity=3, y_carries_x=True),
+               "paper": LinearRegressionTask(d=20, n_points=41, sparsity=3)},
+        shapes={"smoke": (2, 2, 32), "cpu": (3, 4, 64), "paper": (12, 8, 256)},
+        trains={"smoke": TrainConfig(steps=300, batch_size=64, lr=3e-3, warmup_steps=30, log_every=50,
+                                     checkpoint_every=150),
+                "cpu": TrainConfig(steps=5000, batch_size=64, lr=1e-3, warmup_steps=200, log_every=100,
+                                   checkpoint_every=1000),
+                "paper": TrainConfig(steps=500_000, batch_size=64, lr=1e-4, warmup_steps=1000, schedule="constant",
+                                     log_every=1000, checkpoint_every=10_000)},
+        eval_prompts={"smoke": 300, "cpu": 2000, "paper": 5000},
+        notes={"cpu": "d = 10 (Garg et al.: 20), s = 3; 3 layers of width 64 and 5,000 steps instead of "
+                      "12 layers of width 256 and 500,000; y tokens carry their x",
+               "paper": "Garg et al.'s model and budget, without their curriculum"})
 
 
 SPARSE_LINREG = Experiment("sparse-linreg", "retrieval",

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import torch
-
 from .. import bayes
-from ..tasks import LinearRegressionTask, predictions_at_x
+from ..tasks import LinearRegressionTask
 from ..train import TrainConfig
 from .base import Experiment, Profile
-from .linreg import RegressionProblem, eval_prompts, regression_model, summarise
+from .linreg import RegressionProblem, eval_prompts, model_predictions, regression_profiles, summarise
 
 # Pool sizes of the shipped experiments; 0 is the infinite pool (a fresh task per prompt).
 POOL_SIZES = (4, 16, 64, 256, 0)
@@ -25,16 +23,6 @@ POOL_SIZES = (4, 16, 64, 256, 0)
 
 def pool_name(M: int) -> str:
     return f"taskdiv-m{M if M else 'inf'}"
-
-
-@torch.no_grad()
-def model_predictions(model, task: LinearRegressionTask, xs: torch.Tensor, ys: torch.Tensor,
-                      batch: int = 500) -> torch.Tensor:
-    """The model's prediction of every ``y_i`` of every prompt: ``[B, n]`` (float64)."""
-    device = next(model.parameters()).device
-    out = [predictions_at_x(model(task.encode(xs[i:i + batch], ys[i:i + batch]).to(device))).double().cpu()
-           for i in range(0, len(xs), batch)]
-    return torch.cat(out)
 
 
 def _score(model, task: LinearRegressionTask, pool_task: LinearRegressionTask, n_prompts: int) -> dict:
@@ -65,25 +53,22 @@ def evaluate_taskdiv(model, p: Profile) -> dict:
 
 
 def _profiles(M: int) -> dict[str, Profile]:
-    model = regression_model
-    smoke = LinearRegressionTask(d=2, n_points=6, noise_std=0.5, n_tasks=M, y_carries_x=True)
-    cpu = LinearRegressionTask(d=4, n_points=16, noise_std=0.5, n_tasks=M, y_carries_x=True)
-    paper = LinearRegressionTask(d=8, n_points=16, noise_std=0.5, n_tasks=M)
-    return {
-        "smoke": Profile(smoke, model(smoke, n_layer=2, n_head=2, d_model=32),
-                         TrainConfig(steps=300, batch_size=64, lr=3e-3, warmup_steps=30, log_every=50,
-                                     checkpoint_every=0), eval_prompts=300),
-        "cpu": Profile(cpu, model(cpu, n_layer=2, n_head=2, d_model=64),
-                       TrainConfig(steps=1500, batch_size=64, lr=2e-3, warmup_steps=100, log_every=100,
-                                   checkpoint_every=500), eval_prompts=2000,
-                       note="d = 4 and 2 layers of width 64 instead of d = 8 and 8 layers of width 128; "
-                            "1,500 steps of 64 prompts instead of 500,000 of 256; y tokens carry their x"),
-        "paper": Profile(paper, model(paper, n_layer=8, n_head=2, d_model=128),
-                         TrainConfig(steps=500_000, batch_size=256, lr=1e-3, warmup_steps=250_000, schedule="linear",
-                                     min_lr_ratio=0.0, log_every=1000, checkpoint_every=10_000), eval_prompts=2000,
-                         note="Raventós et al.'s model, data, budget and schedule (a triangle: linear warm-up "
-                              "over the first half, linear decay to zero over the second)"),
-    }
+    return regression_profiles(
+        tasks={"smoke": LinearRegressionTask(d=2, n_points=6, noise_std=0.5, n_tasks=M, y_carries_x=True),
+               "cpu": LinearRegressionTask(d=4, n_points=16, noise_std=0.5, n_tasks=M, y_carries_x=True),
+               "paper": LinearRegressionTask(d=8, n_points=16, noise_std=0.5, n_tasks=M)},
+        shapes={"smoke": (2, 2, 32), "cpu": (2, 2, 64), "paper": (8, 2, 128)},
+        trains={"smoke": TrainConfig(steps=300, batch_size=64, lr=3e-3, warmup_steps=30, log_every=50,
+                                     checkpoint_every=0),
+                "cpu": TrainConfig(steps=1500, batch_size=64, lr=2e-3, warmup_steps=100, log_every=100,
+                                   checkpoint_every=500),
+                "paper": TrainConfig(steps=500_000, batch_size=256, lr=1e-3, warmup_steps=250_000, schedule="linear",
+                                     min_lr_ratio=0.0, log_every=1000, checkpoint_every=10_000)},
+        eval_prompts={"smoke": 300, "cpu": 2000, "paper": 2000},
+        notes={"cpu": "d = 4 and 2 layers of width 64 instead of d = 8 and 8 layers of width 128; "
+                      "1,500 steps of 64 prompts instead of 500,000 of 256; y tokens carry their x",
+               "paper": "Raventós et al.'s model, data, budget and schedule (a triangle: linear warm-up "
+                        "over the first half, linear decay to zero over the second)"})
 
 
 TASKDIV_EXPERIMENTS = tuple(

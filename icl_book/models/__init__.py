@@ -1,6 +1,7 @@
 """Models: the one transformer (with hook points), the LSTM baseline, and the one-layer linear
 attention of the spin-glass chapter."""
 
+from .batched import batched
 from .linear_attention import (LinearAttentionConfig, MergedLinearAttention, PromptSet, SeparateLinearAttention,
                                build_linear_attention, features, prompt_matrix, sample_prompts)
 from .lstm import LSTMConfig, LSTMLanguageModel
@@ -18,6 +19,6 @@ def build_model(kind: str, config: dict):
     raise ValueError(f"unknown model kind {kind!r}; choose one of {sorted(MODEL_CONFIGS)}")
 
 
-__all__ = ["Transformer", "TransformerConfig", "LSTMLanguageModel", "LSTMConfig", "build_model",
+__all__ = ["batched", "Transformer", "TransformerConfig", "LSTMLanguageModel", "LSTMConfig", "build_model",
            "MODEL_CONFIGS", "LinearAttentionConfig", "MergedLinearAttention", "SeparateLinearAttention",
            "build_linear_attention", "PromptSet", "sample_prompts", "prompt_matrix", "features"]
