@@ -269,3 +269,51 @@ def test_attention_profile_and_spans():
 
 def example_spans_y(k, n):
     return ka.example_spans(k, n)[:, 0] + k - 1
+
+
+def test_analysis_pipeline_and_controls_on_a_smoke_model(tmp_path):
+    from icl_book import experiments
+    from icl_book.experiments.kernel_regression import KernelAnalysis, _exact_predictions, kernel_controls
+    from icl_book.store import ArtifactStore
+
+    store = ArtifactStore(tmp_path / "store")
+    experiments.run("kernel-hmm", "smoke", store=store, run_root=tmp_path / "runs", progress=False)
+    results, model = store.results("kernel-hmm-smoke"), store.model("kernel-hmm-smoke").eval()
+    ev = results["evaluation"]
+    assert ev["min_transition"] > 0 and len(ev["model_accuracy"]) == len(ev["n"])
+    assert ev["bayes_accuracy"][-1] > ev["bayes_accuracy"][0]          # in-context evidence helps Bayes
+    hmm = GINCConfig(**results["task"]["hmm"])
+    pr = make_prompts(build_hmms(hmm), 3, 8, 60, seed=3)
+    bayes = _exact_predictions(results["task"], pr.tokens, 3, 8)
+    r = ka.analyse_prompts(ka.book_reader(model), pr.tokens, pr.labels, bayes, 3, 8, hmm.model_vocab_size, 40)
+    assert r["bayes_accuracy"] == pytest.approx(np.mean(bayes == pr.labels))
+    assert np.array(r["probe_values_label"]).shape == (2, 2, 5)
+    assert 0 <= r["best_head"]["agreement"] <= 1 and len(r["layer_best"]) == 2
+    a = KernelAnalysis(n_prompts=40, control_n=4, control_pool=8, order_sets=2, order_tests=5)
+    c = kernel_controls(model, hmm, a, (r["best_head"]["layer"], r["best_head"]["head"]), 3)
+    assert set(c) >= {"clean", "random_labels", "permuted_labels", "substituted_inputs", "retrieved_similar", "order"}
+    assert len(c["order"]["model_spread"]) == 2
+
+
+def test_prompt_controls_change_what_they_say():
+    g = build_hmms(SMALL)
+    pr = make_prompts(g, 3, 6, 50, seed=0)
+    letters = np.arange(2, 13)
+    pos = ka.example_spans(3, 6)[:, 0] + 2
+    perm = ka.relabel(pr.tokens, 3, 6, "permute", letters, seed=0)
+    np.testing.assert_array_equal(np.sort(perm[:, pos], 1), np.sort(pr.tokens[:, pos], 1))
+    other = np.setdiff1d(np.arange(pr.tokens.shape[1]), pos)
+    np.testing.assert_array_equal(perm[:, other], pr.tokens[:, other])
+    rand = ka.relabel(pr.tokens, 3, 6, "random", letters, seed=0)
+    assert np.isin(rand[:, pos], letters).all() and (rand[:, pos] != pr.tokens[:, pos]).mean() > 0.5
+    sub = ka.substitute_inputs(pr.tokens, 3, 6, 1.0, np.array([7]), seed=0)
+    xs = (ka.example_spans(3, 6)[:, :1] + np.arange(2)).reshape(-1)
+    assert (sub[:, xs] == 7).all() and (sub[:, pos] == pr.tokens[:, pos]).all()
+    np.testing.assert_array_equal(sub[:, -2:], pr.tokens[:, -2:])
+    sim = ka.retrieve(pr.tokens, 3, 6, 2, "similar")
+    assert sim.shape == (50, 2 * 4 + 2)
+    # every chosen demonstration matches x_test's last token at least as often as a random pick
+    last = lambda t: (t[:, [1, 5]] == t[:, -1:]).mean()                                  # noqa: E731
+    assert last(sim) >= last(ka.retrieve(pr.tokens, 3, 6, 2, "random"))
+    with pytest.raises(ValueError, match="mode"):
+        ka.relabel(pr.tokens, 3, 6, "flip", letters, seed=0)

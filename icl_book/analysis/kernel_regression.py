@@ -38,9 +38,9 @@ class ModelReading:
 
 
 @torch.no_grad()
-def read_model(model, inputs, batch: int = 64, keep_kv: bool = False) -> ModelReading:
+def read_model(model, inputs, batch: int = 64, keep_kv: bool = False, kv_positions=None) -> ModelReading:
     """One cached forward pass of the book's ``Transformer`` over ``inputs`` (token ids ``[P, T]`` or
-    vectors ``[P, T, d]``), in batches."""
+    vectors ``[P, T, d]``), in batches; ``kv_positions`` keeps keys and values at those positions only."""
     inputs = torch.as_tensor(inputs)
     n_layer = model.cfg.n_layer
     att, logits, keys, values = [], [], [], []
@@ -49,10 +49,13 @@ def read_model(model, inputs, batch: int = 64, keep_kv: bool = False) -> ModelRe
         att.append(torch.stack([cache[f"blocks.{l}.attn.pattern"][:, :, -1] for l in range(n_layer)], 1))
         logits.append(out)
         if keep_kv:
-            keys.append(torch.stack([cache[f"blocks.{l}.attn.k"] for l in range(n_layer)], 1))
-            values.append(torch.stack([cache[f"blocks.{l}.attn.v"] for l in range(n_layer)], 1))
-    cat = lambda xs: torch.cat(xs).double().numpy() if xs else None                        # noqa: E731
-    return ModelReading(cat(att), cat(logits), cat(keys), cat(values))
+            at = slice(None) if kv_positions is None else torch.as_tensor(kv_positions)
+            keys.append(torch.stack([cache[f"blocks.{l}.attn.k"][:, :, at] for l in range(n_layer)], 1))
+            values.append(torch.stack([cache[f"blocks.{l}.attn.v"][:, :, at] for l in range(n_layer)], 1))
+    # attention and outputs keep the model's precision (a vote and the argmax must see the same
+    # numbers); keys and values, only probed, are stored in float32
+    cat = lambda xs, dt=None: torch.cat(xs).to(dt or xs[0].dtype).numpy() if xs else None   # noqa: E731
+    return ModelReading(cat(att), cat(logits), cat(keys, torch.float32), cat(values, torch.float32))
 
 
 def example_spans(k: int, n: int) -> np.ndarray:
@@ -173,3 +176,115 @@ def probe_grid(activations: np.ndarray, label_positions: np.ndarray, targets: np
                 X = act[:, l, h, at].reshape(P * len(pos), -1)
                 out[l, h, j] = ridge_probe(X, np.asarray(targets).reshape(-1), n_classes, n_train, lam)
     return out
+
+
+PROBE_OFFSETS = (-1, 0, 1, 2, 3)   # positions relative to the label y_i, as in the paper
+
+
+def analyse_prompts(reading_fn, tokens: np.ndarray, labels: np.ndarray, bayes: np.ndarray, k: int, n: int,
+                    n_tokens: int, n_select: int) -> dict:
+    """The paper's experiments 1-5 on one model and one prompt set (``make_prompts`` layout):
+    ``reading_fn(tokens, kv_positions)`` returns a ``ModelReading`` (``read_model`` or the HF adapter's),
+    ``labels [P]`` the true labels, ``bayes [P]`` the exact Bayes predictions. Heads are selected on
+    the first ``n_select`` prompts and scored on the rest."""
+    spans = example_spans(k, n)
+    label_pos = spans[:, 0] + k - 1                                                  # y_i
+    probe_pos = np.unique(np.concatenate([label_pos + o for o in PROBE_OFFSETS]))
+    r = reading_fn(tokens, probe_pos)
+    pred = r.prediction
+    y = tokens[:, label_pos]                                                         # [P, n]
+    votes = head_votes(r.attention, spans, y, n_tokens)
+    majority = np.eye(n_tokens)[y].sum(1).argmax(-1)                                 # uniform attention's vote
+    truth_in_prompt = (y == labels[:, None]).any(1)
+    out = {"k": k, "n": n, "n_prompts": len(tokens), "n_select": n_select,
+           "model_accuracy": float(np.mean(pred == labels)), "bayes_accuracy": float(np.mean(bayes == labels)),
+           "model_bayes_agreement": float(np.mean(pred == bayes)),
+           "majority_vote_agreement": float(np.mean(majority[n_select:] == pred[n_select:])),
+           "vote_ceiling": float(np.mean((y == pred[:, None]).any(1)[n_select:])),
+           "truth_in_prompt": float(np.mean(truth_in_prompt))}
+    out["best_head"] = select_head(votes, pred, n_select, others={"truth": labels, "bayes": bayes})
+    by_head = np.array(out["best_head"]["held_out_by_head"])                         # [L, H]
+    out["layer_best"] = by_head.max(1).tolist()
+    out["profile"] = attention_profile(r.attention, k, n)
+    # which kernel: the model's own prediction similarity P(o | x_i)ᵀ P(o | x_test)
+    z = r.logits - r.logits.max(-1, keepdims=True)
+    probs = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+    sim = prediction_similarity(probs[:, label_pos - 1], probs[:, -1])
+    out["kernel_correlation"] = kernel_correlation(r.attention, spans, sim).tolist()
+    # probes: values encode y_i; keys encode the model's own prediction for x_i
+    own = r.logits[:, label_pos - 1].argmax(-1)                                      # [P, n]
+    index = {int(p): j for j, p in enumerate(probe_pos)}
+    def grid(act, target):
+        res = np.zeros(act.shape[1:3] + (len(PROBE_OFFSETS),))
+        n_train = n_select * n
+        for j, off in enumerate(PROBE_OFFSETS):
+            cols = [index[int(p + off)] for p in label_pos]
+            for l in range(act.shape[1]):
+                for h in range(act.shape[2]):
+                    X = act[:, l, h, cols].reshape(len(tokens) * n, -1)
+                    res[l, h, j] = ridge_probe(X, target.reshape(-1), n_tokens, n_train)
+        return res
+    out["probe_offsets"] = list(PROBE_OFFSETS)
+    out["probe_values_label"] = grid(r.values, y).tolist()
+    out["probe_keys_own_prediction"] = grid(r.keys, own).tolist()
+    out["own_prediction_is_label"] = float(np.mean(own == y))
+    return out
+
+
+def book_reader(model, batch: int = 64):
+    """``reading_fn`` for ``analyse_prompts`` on the book's ``Transformer``."""
+    return lambda tokens, kv_positions: read_model(model, tokens, batch=batch, keep_kv=True,
+                                                   kv_positions=kv_positions)
+
+
+# ---- controls: prompts changed on purpose (labels, inputs, which demonstrations) ------------------
+
+def relabel(tokens: np.ndarray, k: int, n: int, mode: str, letters: np.ndarray, seed: int) -> np.ndarray:
+    """A copy of ``make_prompts`` tokens with the demonstrations' labels changed: ``"random"`` draws
+    each ``y_i`` uniformly from ``letters`` (token ids), ``"permute"`` shuffles the labels among the
+    demonstrations of each prompt (inputs and labels no longer match; the label counts stay)."""
+    if mode not in ("random", "permute"):
+        raise ValueError(f"relabel: mode must be 'random' or 'permute', got {mode!r}")
+    out = np.array(tokens, copy=True)
+    pos = example_spans(k, n)[:, 0] + k - 1
+    rng = np.random.default_rng([seed, 1])
+    if mode == "random":
+        out[:, pos] = rng.choice(np.asarray(letters), size=(len(out), n))
+    else:
+        out[:, pos] = np.take_along_axis(out[:, pos], rng.permuted(np.tile(np.arange(n), (len(out), 1)), axis=1),
+                                         axis=1)
+    return out
+
+
+def substitute_inputs(tokens: np.ndarray, k: int, n: int, rate: float, letters: np.ndarray, seed: int) -> np.ndarray:
+    """Out-of-distribution demonstrations: each input token of ``x_1 .. x_n`` replaced, with
+    probability ``rate``, by a uniform draw from ``letters`` (the typo analogue; labels and ``x_test`` untouched)."""
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"substitute_inputs: rate must lie in [0, 1], got {rate!r}")
+    out = np.array(tokens, copy=True)
+    rng = np.random.default_rng([seed, 2])
+    pos = (example_spans(k, n)[:, :1] + np.arange(k - 1)).reshape(-1)
+    hit = rng.random((len(out), len(pos))) < rate
+    out[:, pos] = np.where(hit, rng.choice(np.asarray(letters), size=hit.shape), out[:, pos])
+    return out
+
+
+def retrieve(tokens: np.ndarray, k: int, n_pool: int, n: int, mode: str) -> np.ndarray:
+    """Prompts of ``n`` demonstrations chosen from the ``n_pool`` of each prompt (same task): ``"random"``
+    keeps the first ``n`` (they are i.i.d.), ``"similar"`` the ``n`` whose input agrees with ``x_test``
+    on the most positions, counted from the last (ties: the earlier), kept in their order."""
+    if mode not in ("random", "similar") or not 1 <= n <= n_pool:
+        raise ValueError(f"retrieve: mode 'random' or 'similar' and 1 <= n <= n_pool, got {mode!r}, {n}, {n_pool}")
+    tokens = np.asarray(tokens)
+    P = len(tokens)
+    ex = tokens[:, : n_pool * (k + 1)].reshape(P, n_pool, k + 1)
+    x_test = tokens[:, n_pool * (k + 1):]
+    if mode == "random":
+        keep = np.tile(np.arange(n), (P, 1))
+    else:
+        match = ex[:, :, : k - 1] == x_test[:, None]                                 # [P, pool, k-1]
+        weight = 2.0 ** np.arange(k - 1)                                             # the last position counts most
+        score = (match * weight).sum(-1) - np.arange(n_pool) * 1e-6
+        keep = np.sort(np.argsort(-score, axis=1, kind="stable")[:, :n], axis=1)
+    chosen = np.take_along_axis(ex, keep[..., None], axis=1).reshape(P, n * (k + 1))
+    return np.concatenate([chosen, x_test], axis=1)

@@ -122,3 +122,122 @@ KERNEL_EXPERIMENT = Experiment("kernel-hmm", "kernel_regression",
                                "Kernel regression: a transformer pretrained on HMM tasks whose delimiters reset "
                                "to the task's start, with no zero transitions (Han et al. 2025)",
                                KERNEL_PROFILES, kernel_problem, evaluate_kernel)
+
+
+# ---- the analyses of the trained models, stored once (results only) -----------------------------
+
+@dataclass(frozen=True)
+class KernelAnalysis:
+    """Which shipped models the chapter's experiments 1-5 and controls read, and on what prompts."""
+    models: tuple[tuple[str, int, int], ...] = (("kernel-hmm-cpu", 3, 32), ("ginc-4l-cpu", 5, 16),
+                                                ("ginc-12l-cpu", 5, 16))   # (artifact, k, n)
+    n_prompts: int = 1000
+    n_select: int = 700             # heads selected on 700 prompts, tested on 300 (the paper's Table 2)
+    control_model: str = "kernel-hmm-cpu"
+    control_n: int = 8              # demonstrations in the control prompts
+    control_pool: int = 32          # demonstrations a retrieval chooses from
+    substitution_rate: float = 0.3
+    order_sets: int = 20            # sets of 4 demonstrations, each in all 24 orders
+    order_tests: int = 100
+    seed: int = 40_000
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _exact_predictions(results_task: dict, tokens: np.ndarray, k: int, n: int) -> np.ndarray:
+    """The exact Bayes prediction of a model's own pretraining distribution on ``tokens``."""
+    from ..bayes import pretraining_predictive
+    from .ginc import GINCTask
+
+    hmm = GINCConfig(**results_task["hmm"])
+    ginc = build_hmms(hmm)
+    if "n_doc" in results_task:                                # this chapter's corpus: independent examples
+        ex, xt = split_prompts(tokens, k, n)
+        probs = posterior_predictive(TaskFamily.from_ginc_prompts(ginc), ex, xt).probs
+        return np.nan_to_num(probs, nan=-1.0).argmax(1)
+    epsilon = results_task.get("bayes_epsilon", GINCTask(hmm=hmm).bayes_epsilon)
+    return pretraining_predictive(ginc, tokens, epsilon=epsilon).prediction
+
+
+def _task_of(results_task: dict) -> GINCConfig:
+    return GINCConfig(**results_task["hmm"])
+
+
+def kernel_controls(model, hmm: GINCConfig, a: KernelAnalysis, head: tuple[int, int], k: int) -> dict:
+    """Label flips and permutations, substituted inputs, retrieval of similar demonstrations and
+    order sensitivity, for the model, its best head's vote and the exact predictor."""
+    from ..analysis import kernel_regression as ka
+    from ..tasks.ginc import DELIMITER_ID, make_order_prompts
+
+    ginc = build_hmms(hmm)
+    family = TaskFamily.from_ginc_prompts(ginc)
+    letters = np.unique(ginc.state_tokens[ginc.state_tokens != DELIMITER_ID])
+    V1, n = hmm.model_vocab_size, a.control_n
+    layer, h = head
+
+    def score(tokens, labels, n_demo):
+        r = ka.read_model(model, tokens)
+        vote = ka.head_votes(r.attention, ka.example_spans(k, n_demo), tokens[:, ka.example_spans(k, n_demo)[:, 0] + k - 1],
+                             V1)[:, layer, h]
+        ex, xt = split_prompts(tokens, k, n_demo)
+        bayes = np.nan_to_num(posterior_predictive(family, ex, xt).probs, nan=-1.0).argmax(1)
+        return {"model": float(np.mean(r.prediction == labels)), "head_vote": float(np.mean(vote == labels)),
+                "bayes": float(np.mean(bayes == labels)), "head_vote_agreement": float(np.mean(vote == r.prediction))}
+
+    pool = make_prompts(ginc, k, a.control_pool, a.n_prompts, seed=a.seed + 1)
+    base = ka.retrieve(pool.tokens, k, a.control_pool, n, "random")
+    out = {"n": n, "pool": a.control_pool, "head": [layer, h],
+           "clean": score(base, pool.labels, n),
+           "random_labels": score(ka.relabel(base, k, n, "random", letters, a.seed), pool.labels, n),
+           "permuted_labels": score(ka.relabel(base, k, n, "permute", letters, a.seed), pool.labels, n),
+           "substituted_inputs": score(ka.substitute_inputs(base, k, n, a.substitution_rate, letters, a.seed),
+                                       pool.labels, n),
+           "retrieved_similar": score(ka.retrieve(pool.tokens, k, a.control_pool, n, "similar"), pool.labels, n)}
+    # order: the same 4 demonstrations in all 24 orders, the same tests after each
+    op = make_order_prompts(ginc, k, 4, a.order_sets, a.order_tests, a.seed + 2)
+    flat = op.tokens.reshape(-1, op.tokens.shape[-1])
+    labels = np.broadcast_to(op.labels[:, None], op.tokens.shape[:3]).reshape(-1)
+    r = ka.read_model(model, flat)
+    vote = ka.head_votes(r.attention, ka.example_spans(k, 4), flat[:, ka.example_spans(k, 4)[:, 0] + k - 1],
+                         V1)[:, layer, h]
+    shape = op.tokens.shape[:3]
+    acc_model = (r.prediction == labels).reshape(shape).mean(2)                          # [sets, orders]
+    acc_vote = (vote == labels).reshape(shape).mean(2)
+    dm, dv = acc_model - acc_model.mean(1, keepdims=True), acc_vote - acc_vote.mean(1, keepdims=True)
+    explained = float(1 - ((dm - dv * (dm * dv).sum() / max((dv ** 2).sum(), 1e-12)) ** 2).sum()
+                      / max((dm ** 2).sum(), 1e-12))
+    out["order"] = {"model_spread": (acc_model.max(1) - acc_model.min(1)).tolist(),
+                    "vote_spread": (acc_vote.max(1) - acc_vote.min(1)).tolist(),
+                    "explained_by_head": explained}
+    return out
+
+
+def compute_kernel_analysis(p: Profile) -> dict:
+    from ..analysis.kernel_regression import analyse_prompts, book_reader
+    from ..store import PACKAGE_STORE, ArtifactStore
+
+    a: KernelAnalysis = p.task
+    store = ArtifactStore(PACKAGE_STORE)
+    out = {}
+    for name, k, n in a.models:
+        results = store.results(name)
+        hmm = _task_of(results["task"])
+        model = store.model(name).eval()
+        pr = make_prompts(build_hmms(hmm), k, n, a.n_prompts, seed=a.seed)
+        bayes = _exact_predictions(results["task"], pr.tokens, k, n)
+        out[name] = {**analyse_prompts(book_reader(model), pr.tokens, pr.labels, bayes, k, n,
+                                       hmm.model_vocab_size, a.n_select),
+                     "weights_sha256": store.entry(name)["files"]["weights.safetensors"]}
+        if name == a.control_model:
+            best = out[name]["best_head"]
+            out[name]["controls"] = kernel_controls(model, hmm, a, (best["layer"], best["head"]), k)
+    return out
+
+
+KERNEL_ANALYSIS = Experiment(
+    "kernel-analysis", "kernel_regression",
+    "Kernel regression: the paper's five experiments and the controls on the shipped models; computed, not trained",
+    {"cpu": Profile(KernelAnalysis(), None, None,
+                    note="1,000 prompts per model, heads selected on 700 and tested on 300")},
+    None, None, compute=compute_kernel_analysis)
