@@ -237,3 +237,45 @@ GARG_2022_SPARSE = {
     "lasso_at_5": PaperValue(0.62, "0.62 at 5 examples", "garg2022what", "sparse linear functions"),
     "lasso_at_10": PaperValue(0.08, "0.08 at 10 examples", "garg2022what", "sparse linear functions"),
 }
+
+# Han, Wang, Zhao & Ji, "Understanding Emergent In-Context Learning from a Kernel Regression
+# Perspective" (TMLR 2025; arXiv 2305.12766). Synthetic numbers from Appendix C (Table 3: a mixture of
+# 8 HMM tasks, 80 states, 100 observations); the rest measured on GPT-J-6B, quoted as reported.
+_HAN_N = (1, 2, 4, 8, 16, 32, 64, 128)
+HAN_2025 = {
+    "table3_n": _HAN_N,
+    # distance of kernel regression's output to the Bayes posterior predictive, and its accuracy
+    "table3_distance": dict(zip(_HAN_N, (1.322, 0.942, 0.519, 0.218, 0.163, 0.085, 0.093, 0.083))),
+    "table3_accuracy": dict(zip(_HAN_N, (0.337, 0.532, 0.745, 0.901, 0.926, 0.968, 0.961, 0.964))),
+    "table3_floor": PaperValue(0.083, "distance levels off above zero: 0.085, 0.093, 0.083 at n = 32, 64, 128",
+                               "han2025kernel", "App. C, Table 3"),
+    "table3_accuracy_at_128": PaperValue(0.964, "0.964 at 128 demonstrations", "han2025kernel", "App. C, Table 3"),
+    "table3_distance_drop": PaperValue(1.322 / 0.083, "1.322 at n = 1 to 0.083 at n = 128 (16x smaller)",
+                                       "han2025kernel", "App. C, Table 3"),
+    # GPT-J on SST-2: the best head's kernel vote (layer 17, head 10)
+    "best_head_model_agreement": PaperValue(0.892, "89.2 % agreement with the model (GPT-J, SST-2, layer 17 "
+                                            "head 10)", "han2025kernel", "Sec. 5.2"),
+    "best_head_truth_agreement": PaperValue(0.864, "86.4 % agreement with the truth (GPT-J, SST-2)",
+                                            "han2025kernel", "Sec. 5.2"),
+    "best_head_location": PaperValue(17 / 28, "good heads in a few adjacent middle layers (best: layer 17 of 28)",
+                                     "han2025kernel", "Sec. 5.2"),
+    # Table 2: head selected on 700 points, agreement with the model's output on the other 300
+    "table2_agreement": {"sst2": 0.797, "mnli": 0.597, "rotten_tomatoes": 0.683, "tweet_hate": 0.713,
+                         "tweet_irony": 0.722, "tweet_offensive": 0.753},
+    "table2_model_accuracy": {"sst2": 0.805, "mnli": 0.383, "rotten_tomatoes": 0.671, "tweet_hate": 0.539,
+                              "tweet_irony": 0.519, "tweet_offensive": 0.542},
+    "table2_sst2": PaperValue(0.797, "0.797 held-out agreement of the best head with GPT-J (SST-2; five more "
+                              "tasks 0.597-0.753)", "han2025kernel", "Table 2", low=0.597, high=0.797),
+    # Table 1: GPT-J accuracy on SST-2 with out-of-distribution demonstrations
+    "table1_accuracy": {"none": 0.805, "rare_words": 0.677, "complex_phrasing": 0.788, "typos": 0.534},
+    "ood_typos_drop": PaperValue(0.805 - 0.534, "typos in the demonstrations cost 27 points (0.805 → 0.534)",
+                                 "han2025kernel", "Table 1"),
+    "probes": PaperValue(None, "values encode the labels y_i; keys encode the model's own prediction for x_i",
+                         "han2025kernel", "Sec. 5.4"),
+    "which_kernel": PaperValue(None, "prediction similarity correlates with attention, weakly", "han2025kernel",
+                               "Sec. 5.3"),
+    "retrieval_helps": PaperValue(None, "retrieving demonstrations similar to the test input helps",
+                                  "han2025kernel", "Sec. 6"),
+    "order_sensitivity": PaperValue(None, "kernel regression is order invariant: it cannot explain order "
+                                    "sensitivity (acknowledged)", "han2025kernel", "Sec. 6"),
+}
