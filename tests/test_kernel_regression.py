@@ -317,3 +317,35 @@ def test_prompt_controls_change_what_they_say():
     assert last(sim) >= last(ka.retrieve(pr.tokens, 3, 6, 2, "random"))
     with pytest.raises(ValueError, match="mode"):
         ka.relabel(pr.tokens, 3, 6, "flip", letters, seed=0)
+
+
+def test_hf_adapter_on_a_tiny_random_gpt2():
+    transformers = pytest.importorskip("transformers")
+    from icl_book.analysis.hf import hf_cache, hf_reader
+
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(vocab_size=20, n_positions=32, n_embd=16, n_layer=2, n_head=2)
+    model = transformers.GPT2LMHeadModel(cfg).eval()
+    model.config._attn_implementation = "eager"                        # attention weights are returned
+    tokens = torch.randint(20, (3, 14))
+    logits, cache = hf_cache(model, tokens)
+    assert logits.shape == (3, 14, 20)
+    for i in range(2):
+        p = cache[f"blocks.{i}.attn.pattern"]
+        assert p.shape == (3, 2, 14, 14)
+        torch.testing.assert_close(p.sum(-1), torch.ones(3, 2, 14))
+        assert torch.all(p.triu(1) == 0)                                  # causal
+        # the key and value caches are the layer's own projections of its normed input
+        block = model.transformer.h[i]
+        qkv = block.attn.c_attn(block.ln_1(cache["embed"] if i == 0 else cache[f"blocks.{i - 1}.resid_post"]))
+        _, k, v = qkv.split(16, dim=-1)
+        heads = lambda t: t.view(3, 14, 2, 8).transpose(1, 2)            # noqa: E731
+        torch.testing.assert_close(cache[f"blocks.{i}.attn.k"], heads(k))
+        torch.testing.assert_close(cache[f"blocks.{i}.attn.v"], heads(v))
+    # the kernel-regression analyses run on it unchanged (k = 3, n = 3: 3 * 4 + 2 = 14 tokens)
+    reading = hf_reader(model)(tokens.numpy(), np.array([2, 3, 6]))
+    assert reading.attention.shape == (3, 2, 2, 14) and reading.keys.shape == (3, 2, 2, 3, 8)
+    votes = ka.head_votes(reading.attention, ka.example_spans(3, 3), tokens.numpy()[:, [2, 6, 10]], 20)
+    assert votes.shape == (3, 2, 2)
+    with pytest.raises(ValueError, match="token ids"):
+        hf_cache(model, tokens[0])
