@@ -349,3 +349,54 @@ def test_hf_adapter_on_a_tiny_random_gpt2():
     assert votes.shape == (3, 2, 2)
     with pytest.raises(ValueError, match="token ids"):
         hf_cache(model, tokens[0])
+
+
+# ---- the chapter's claims: each rule passes a right value and fails a wrong one ------------------
+
+def _fake_results(slope=-0.5, floor=3.0, agree=0.75, majority=0.3, layer=6, probe=0.9, gain=0.05, drop=0.2,
+                  explained=0.1, paper_distance=0.08, paper_accuracy=0.96):
+    n = [16, 64, 256, 1024]
+    task = [2.0 * (m / 16) ** slope for m in n]
+    probes = np.full((2, 2, 5), 0.1)
+    probes[1, 0, :] = probe
+    controls = {kind: {"model": 0.6} for kind in ("clean", "random_labels", "permuted_labels")}
+    controls["retrieved_similar"] = {"model": 0.6 + gain}
+    controls["substituted_inputs"] = {"model": 0.6 - drop}
+    controls["order"] = {"explained_by_head": explained}
+    model = {"best_head": {"agreement": agree, "layer": layer, "head": 0}, "majority_vote_agreement": majority,
+             "layer_best": [0.0] * 12, "probe_offsets": [-1, 0, 1, 2, 3], "probe_values_label": probes.tolist(),
+             "probe_keys_own_prediction": probes.tolist(), "controls": controls}
+    return {"evaluation": {
+        "table3": {"well_conditioned": {"n": n, "task_distance_to_task": task,
+                                        "pre_distance_to_task": [t * floor for t in task]},
+                   "paper": {"task_distance_to_bayes": [paper_distance], "task_accuracy": [paper_accuracy]}},
+        "models": {"kernel-hmm-cpu": model, "ginc-12l-cpu": model}}}
+
+
+@pytest.mark.parametrize("claim_id, good, bad", [
+    ("table3-rate", dict(slope=-0.5), dict(slope=0.0)),
+    ("table3-floor", dict(floor=3.0), dict(floor=1.0)),
+    ("table3-paper-distance", dict(paper_distance=0.09), dict(paper_distance=2.0)),
+    ("table3-paper-accuracy", dict(paper_accuracy=0.95), dict(paper_accuracy=0.2)),
+    ("best-head-agreement", dict(agree=0.7), dict(agree=0.2)),
+    ("best-head-above-majority", dict(agree=0.7, majority=0.3), dict(agree=0.3, majority=0.35)),
+    ("head-location", dict(layer=6), dict(layer=0)),
+    ("probe-values", dict(probe=0.9), dict(probe=0.1)),
+    ("probe-keys", dict(probe=0.9), dict(probe=0.1)),
+    ("retrieval", dict(gain=0.05), dict(gain=-0.02)),
+    ("ood", dict(drop=0.2), dict(drop=-0.01)),
+    ("order", dict(explained=0.1), dict(explained=0.95)),
+])
+def test_kernel_claims_pass_and_fail(claim_id, good, bad):
+    from icl_book import claims
+
+    spec = claims.REGISTRY[f"kernel_regression.{claim_id}.cpu"]
+    assert spec.judge(spec.compute(_fake_results(**good))) == "reproduced"
+    assert spec.judge(spec.compute(_fake_results(**bad))) == "not reproduced"
+
+
+def test_kernel_claims_are_registered_for_the_chapter():
+    from icl_book import claims
+
+    ours = [s for s in claims.REGISTRY.values() if s.chapter == "kernel_regression"]
+    assert len(ours) == 12 and all(s.source == "kernel-analysis-cpu" for s in ours)

@@ -214,25 +214,31 @@ def kernel_controls(model, hmm: GINCConfig, a: KernelAnalysis, head: tuple[int, 
 
 
 def compute_kernel_analysis(p: Profile) -> dict:
+    """``models``: ``analyse_prompts`` of each shipped model (with the controls on ``control_model``),
+    with the sha256 of the weights it read, so that a chapter can refuse an analysis of older
+    weights; ``table3``: ``convergence`` in both configurations (the chapter recomputes them and
+    checks they agree; the claims read them here)."""
     from ..analysis.kernel_regression import analyse_prompts, book_reader
+    from ..bayes.kernel_regression import PAPER_SETTING, WELL_CONDITIONED, convergence
     from ..store import PACKAGE_STORE, ArtifactStore
 
     a: KernelAnalysis = p.task
     store = ArtifactStore(PACKAGE_STORE)
-    out = {}
+    models = {}
     for name, k, n in a.models:
         results = store.results(name)
         hmm = _task_of(results["task"])
         model = store.model(name).eval()
         pr = make_prompts(build_hmms(hmm), k, n, a.n_prompts, seed=a.seed)
         bayes = _exact_predictions(results["task"], pr.tokens, k, n)
-        out[name] = {**analyse_prompts(book_reader(model), pr.tokens, pr.labels, bayes, k, n,
-                                       hmm.model_vocab_size, a.n_select),
-                     "weights_sha256": store.entry(name)["files"]["weights.safetensors"]}
+        models[name] = {**analyse_prompts(book_reader(model), pr.tokens, pr.labels, bayes, k, n,
+                                          hmm.model_vocab_size, a.n_select),
+                        "weights_sha256": store.entry(name)["files"]["weights.safetensors"]}
         if name == a.control_model:
-            best = out[name]["best_head"]
-            out[name]["controls"] = kernel_controls(model, hmm, a, (best["layer"], best["head"]), k)
-    return out
+            best = models[name]["best_head"]
+            models[name]["controls"] = kernel_controls(model, hmm, a, (best["layer"], best["head"]), k)
+    return {"models": models, "table3": {"well_conditioned": convergence(WELL_CONDITIONED),
+                                         "paper": convergence(PAPER_SETTING)}}
 
 
 KERNEL_ANALYSIS = Experiment(
