@@ -30,19 +30,17 @@ book: install
 test: install
 	$(BIN)/python -m pytest
 
-# Regenerate the Colab notebooks (chapters/*.ipynb, no outputs) from the MyST sources.
+# Regenerate the Colab notebooks (chapters/*.ipynb, no outputs) from the MyST sources; prose
+# with glued numbers becomes a cell that shows it with the numbers filled in (tools/colab_notebooks.py).
 notebooks: install
-	$(BIN)/jupytext --to ipynb --update-metadata '{"jupytext": null}' chapters/*.md
+	$(BIN)/python tools/colab_notebooks.py chapters/*.md
 
 # Retrain every shipped cpu-profile artifact with the command the manifest recorded for it.
 artifacts: install
-	$(BIN)/python -c "import json, shlex, subprocess, sys; \
-	m = json.load(open('icl_book/artifacts/manifest.json')); \
-	[subprocess.run([sys.prefix + '/bin/icl-book', *shlex.split(e['command'])[1:], '--quiet'], check=True) \
-	 for n, e in sorted(m.items()) if e['profile'] == 'cpu']"
+	$(BIN)/icl-book retrain
 
 bench: install
 	$(BIN)/python benchmarks/train_throughput.py --config small --device cpu
 
 clean:
-	rm -rf _build runs
+	rm -rf _build build runs

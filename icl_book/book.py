@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+GLUED: dict[str, object] = {}  # every value glued in this kernel, for ``prose`` (the Colab notebooks)
+GLUE_ROLE = re.compile(r"\{glue(?::text|:md)?:?\}`([^`:]+)(?::([^`]*))?`")
+
 try:  # myst-nb's glue pastes computed values into the prose; it is absent on some Colab images
     from myst_nb import glue as _glue
 except ImportError:  # pragma: no cover - exercised only outside the book build
@@ -13,9 +18,23 @@ def glue(name: str, value, display: bool = True):
     specs such as ``{glue:text}`key:.3f``` work), and a plain display outside the book build."""
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
         value = value.item()
+    GLUED[name] = value
     if _glue is not None:
         return _glue(name, value, display=display)
     if display:
         from IPython.display import display as show
 
         show(value)
+
+
+def prose(markdown: str):
+    """Show a paragraph of the book with its ``{glue:text}`key:spec``` roles filled in from the
+    values glued so far. A Colab notebook has no myst-nb to paste them into its Markdown cells,
+    so ``tools/colab_notebooks.py`` turns each paragraph that glues a value into a cell calling this."""
+    from IPython.display import Markdown, display
+
+    def fill(m):
+        key, spec = m.group(1), m.group(2) or ""
+        return format(GLUED[key], spec) if key in GLUED else f"⟨{key}: run the cells above⟩"
+
+    display(Markdown(GLUE_ROLE.sub(fill, markdown)))

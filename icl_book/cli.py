@@ -2,23 +2,34 @@
 
     icl-book list
     icl-book train linreg --profile cpu [--device cpu|cuda] [--resume | --fresh] [--set lr=3e-4]
+                   [--set model.n_layer=4] [--threads N] [--run-dir runs] [--store PATH]
+    icl-book retrain [NAME ...]            retrain every shipped cpu artifact (or the named ones)
+    icl-book import STORE NAME [NAME ...]  copy artifacts and their manifest entries from another store
     icl-book verify
     icl-book claims [--json]
 
-Bad arguments exit with status 2 and one line that says why.
+Every failure ends with one line that says what went wrong and what to do, and an exit status
+that says which kind of failure it was (``EXIT``).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import shlex
 import sys
+from pathlib import Path
 
 from . import claims as claims_mod
 from . import experiments
-from .store import ArtifactError, ArtifactStore
-from .train import ConfigError, has_checkpoint
+from .store import ArtifactError, ArtifactStore, Busy, shown
+from .train import ConfigError, Interrupted, has_checkpoint
+
+EXIT = {"ok": 0, "verify failed": 1, "bad argument or config": 2, "artifact missing, corrupt or unreadable": 3,
+        "training diverged": 4, "disk full or not writable": 5, "run directory busy": 6, "interrupted": 130,
+        "output closed (broken pipe)": 141}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,9 +49,19 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     again.add_argument("--fresh", action="store_true", help="discard the run's checkpoint and start again")
     t.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="override a training config field, e.g. --set lr=3e-4 (repeatable)")
+                   help="override a config field: lr=3e-4 (training), model.n_layer=4, task.d=8 (repeatable)")
+    t.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's); part of the run's identity")
     t.add_argument("--run-dir", default="runs", help="where checkpoints go (default: runs/)")
+    t.add_argument("--store", help="the store to write (default: $ICL_BOOK_ARTIFACTS, else the package's for an "
+                                   "unchanged cpu or paper profile, else RUN_DIR/artifacts)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    r = sub.add_parser("retrain", help="retrain artifacts of the store with the commands they were made by")
+    r.add_argument("names", nargs="*", help="artifacts to retrain (default: every cpu-profile one)")
+    r.add_argument("--run-dir", default="runs")
+    i = sub.add_parser("import", help="copy artifacts and their manifest entries from another store into this one")
+    i.add_argument("source", help="the other store (a folder with a manifest.json)")
+    i.add_argument("names", nargs="+")
+    i.add_argument("--store", help="the store to write (default: $ICL_BOOK_ARTIFACTS, else the package's)")
     sub.add_parser("verify", help="check every artifact against the manifest; exit 0 only if all pass")
     c = sub.add_parser("claims", help="the scorecard: our value, the paper's, the verdict")
     c.add_argument("--json", action="store_true")
@@ -58,19 +79,84 @@ def _list(store: ArtifactStore) -> int:
     return 0
 
 
-def _train(args, argv: list[str], store: ArtifactStore) -> int:
+def _overrides(args) -> dict[str, str]:
     overrides = {}
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set takes FIELD=VALUE, got {item!r}")
         overrides[key] = value
+    return overrides
+
+
+def _command(args, *, resume: bool = False, everything: bool = False) -> str:
+    """The ``icl-book train`` command of this run: what remakes it (recorded in the manifest), or
+    with ``everything`` the one that continues it here (run dir, store, device and threads too)."""
+    parts = ["icl-book", "train", args.experiment, "--profile", args.profile]
+    if everything or args.device != "cpu":
+        parts += ["--device", args.device]
+    for item in args.set:
+        parts += ["--set", item]
+    if args.threads or (everything and args.device == "cpu"):
+        import torch
+
+        parts += ["--threads", str(args.threads or torch.get_num_threads())]
+    if everything:
+        parts += ["--run-dir", args.run_dir] + (["--store", args.store] if args.store else [])
+    parts.append("--resume" if resume else "--fresh")
+    return shlex.join(parts + (["--quiet"] if args.quiet else []))
+
+
+def _target_store(args, overrides: dict) -> ArtifactStore:
+    """Smoke runs and ``--set`` runs never write the package's store unless asked (``--store``)."""
+    if args.store:
+        return ArtifactStore(args.store)
+    if os.environ.get("ICL_BOOK_ARTIFACTS") or (args.profile != "smoke" and not overrides):
+        return ArtifactStore()
+    return ArtifactStore(Path(args.run_dir) / "artifacts")
+
+
+def _train(args, store: ArtifactStore | None = None) -> int:
+    overrides = _overrides(args)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    store = store or _target_store(args, overrides)
     entry = experiments.run(args.experiment, args.profile, device=args.device, resume=args.resume,
                             fresh=args.fresh, overrides=overrides, store=store, run_root=args.run_dir,
-                            progress=not args.quiet,
-                            command="icl-book " + " ".join(shlex.quote(a) for a in argv))
+                            progress=not args.quiet, command=_command(args))
     name = experiments.artifact_name(args.experiment, args.profile)
-    print(f"stored {name} in {store.root} ({entry['wall_time_s']} s on {entry['device']})")
+    print(f"stored {name} in {shown(store.root)} ({entry['wall_time_s']} s on {entry['device']})")
+    return 0
+
+
+def _retrain(args, store: ArtifactStore) -> int:
+    """Run each artifact's recorded command again, into this store."""
+    manifest = store.manifest()
+    names = args.names or [n for n, e in sorted(manifest.items()) if e.get("profile") == "cpu"]
+    for name in names:
+        command = store.entry(name).get("command", "")
+        argv = shlex.split(command)[1:]
+        if argv[:1] != ["train"]:
+            raise ArtifactError(f"artifact {name!r} records no icl-book train command ({command!r})")
+        train_args = _parser().parse_args([*argv, "--run-dir", args.run_dir])
+        train_args.fresh, train_args.resume = True, False
+        print(f"retraining {name}: {command}", flush=True)
+        _train(train_args, store)
+    return 0
+
+
+def _import(args) -> int:
+    source = ArtifactStore(args.source)
+    if not source.manifest_path.is_file():
+        raise ArtifactError(f"{shown(source.manifest_path)} does not exist: {args.source} is not a store")
+    store = ArtifactStore(args.store) if args.store else ArtifactStore()
+    for name in args.names:
+        entry = store.copy_from(source, name)
+        print(f"{name}: commit {entry.get('commit')}, {entry.get('wall_time_s')} s -> {shown(store.root / name)}")
     return 0
 
 
@@ -78,11 +164,12 @@ def _verify(store: ArtifactStore) -> int:
     report = store.verify()
     bad = [r for r in report if r[2]]
     for name, filename, error in report:
-        print(f"{'FAIL' if error else 'ok  '} {name}/{filename}" + (f": {error}" if error else ""))
+        where = f"{name}/{filename}" if filename else name
+        print(f"{'FAIL' if error else 'ok  '} {where}" + (f": {error}" if error else ""))
     if not report:
-        print(f"no artifacts in {store.manifest_path}")
+        print(f"no artifacts in {shown(store.manifest_path)}")
         return 1
-    print(f"{len(report) - len(bad)} of {len(report)} files verified")
+    print(f"{len(report) - len(bad)} of {len(report)} entries verified")
     return 1 if bad else 0
 
 
@@ -97,30 +184,72 @@ def _claims(as_json: bool, store: ArtifactStore) -> int:
     return 0
 
 
+def _fail(code: int, message: str) -> int:
+    print(f"icl-book: error: {message}", file=sys.stderr)
+    return code
+
+
+def _dispatch(args) -> int:
+    if args.command == "train":
+        return _train(args)
+    if args.command == "import":
+        return _import(args)
+    store = ArtifactStore()
+    if args.command == "list":
+        return _list(store)
+    if args.command == "retrain":
+        return _retrain(args, store)
+    if args.command == "verify":
+        return _verify(store)
+    return _claims(args.json, store)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    training = args.command == "train"
     try:
-        store = ArtifactStore()
-        if args.command == "list":
-            return _list(store)
-        if args.command == "train":
-            return _train(args, argv, store)
-        if args.command == "verify":
-            return _verify(store)
-        return _claims(args.json, store)
-    except (ConfigError, ArtifactError) as e:
-        print(f"icl-book: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        if args.command != "train":
-            raise
-        run_dir = f"{args.run_dir}/{experiments.artifact_name(args.experiment, args.profile)}"
-        step = has_checkpoint(run_dir)
-        where = f"its checkpoint at step {step}" if step else "the start (no checkpoint yet)"
-        print(f"\nicl-book: interrupted; continue from {where} with: icl-book train {args.experiment} "
-              f"--profile {args.profile} --resume", file=sys.stderr)
+        code = _dispatch(args)
+        sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit
+        return code
+    except BrokenPipeError:
+        try:  # nothing more can reach the reader; keep the exit flush quiet too
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return _fail(141, "the output was closed before it ended (broken pipe)")
+    except ConfigError as e:
+        return _fail(2, str(e))
+    except ArtifactError as e:
+        return _fail(3, str(e))
+    except FloatingPointError as e:
+        return _fail(4, str(e))
+    except Busy as e:
+        return _fail(6, str(e))
+    except OSError as e:
+        where = f" writing {shown(e.filename)}" if e.filename else ""
+        then = f"; then {_next(args, _checkpoint(args))}" if training else ""
+        if e.errno == errno.ENOSPC:
+            return _fail(5, f"the disk is full{where}; free some space{then}")
+        return _fail(5, f"{e.strerror or e}{where}{then}")
+    except KeyboardInterrupt as e:
+        if not training:
+            return _fail(130, "interrupted")
+        # Inside the training loop, the run names its own checkpoint; before it, only --resume had one.
+        step = e.checkpoint if isinstance(e, Interrupted) else _checkpoint(args) if args.resume else None
+        print(f"\nicl-book: interrupted; {_next(args, step)}", file=sys.stderr)
         return 130
+
+
+def _checkpoint(args) -> int | None:
+    return has_checkpoint(Path(args.run_dir) / experiments.artifact_name(args.experiment, args.profile))
+
+
+def _next(args, step: int | None) -> str:
+    """How to go on with an unfinished training run: resume its checkpoint, or start again."""
+    if step:
+        return f"continue from its checkpoint at step {step} with: {_command(args, resume=True, everything=True)}"
+    return f"no checkpoint yet; start again with: {_command(args, everything=True)}"
 
 
 if __name__ == "__main__":

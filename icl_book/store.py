@@ -10,6 +10,10 @@ Layout, under ``icl_book/artifacts/`` (or ``$ICL_BOOK_ARTIFACTS``)::
 Every load checks the file's sha256 against the manifest first. A missing or corrupt file
 raises an ``ArtifactError`` that names the file and the command that remakes it. Nothing
 here unpickles anything.
+
+Writes are atomic and one at a time: a save takes the store's lock (``.lock``, never listed),
+writes every file under a temporary name, then renames them into place with the manifest last,
+so a full disk or an interrupt leaves the previous artifact as it was, still verified.
 """
 
 from __future__ import annotations
@@ -18,8 +22,13 @@ import hashlib
 import json
 import os
 import platform
+import re
+import shutil
+import signal
 import subprocess
 import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -30,10 +39,24 @@ PACKAGE_STORE = Path(__file__).resolve().parent / "artifacts"   # the shipped da
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
 RESULTS = "results.json"
+LOCK = ".lock"
 
 
 class ArtifactError(RuntimeError):
     """A missing, unknown or corrupt artifact. The message says how to remake it."""
+
+
+class Busy(RuntimeError):
+    """Another process holds the lock of a run directory."""
+
+
+def shown(path: str | Path) -> str:
+    """``path`` as a user at the current directory (the repository root) can type it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def store_root() -> Path:
@@ -48,9 +71,8 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write through a temporary file and rename, so a crash never leaves half a file."""
-    path = Path(path)
+def _stage(path: Path, data: bytes | str) -> Path:
+    """Write ``data`` to a temporary file beside ``path`` (flushed to disk) and return its name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -61,10 +83,51 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; artifacts are for everyone
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write through a temporary file and rename, so a crash never leaves half a file."""
+    path = Path(path)
+    os.replace(_stage(path, data), path)
+
+
+@contextmanager
+def deferred_interrupts():
+    """Hold Ctrl-C and SIGTERM until the block ends (a few renames must happen together)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    old = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        if caught:
+            signal.raise_signal(caught[0])
+
+
+@contextmanager
+def file_lock(path: Path, *, wait: bool = True, busy: str = ""):
+    """Hold an exclusive ``flock`` on ``path`` (created if need be). ``wait=False``: raise ``Busy``
+    with the message ``busy`` when another process holds it."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise Busy(busy or f"another process holds {shown(path)}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def dump_json(obj) -> str:
@@ -148,11 +211,16 @@ class ArtifactStore:
     def manifest(self) -> dict:
         if not self.manifest_path.exists():
             return {}
+        where = shown(self.manifest_path)
+        restore = f"restore it from git (git checkout -- {where}) or retrain the artifacts"
         try:
-            return json.loads(self.manifest_path.read_text())
-        except json.JSONDecodeError as e:
-            raise ArtifactError(f"{self.manifest_path} is not valid JSON ({e}); restore it from git "
-                                f"(git checkout -- {self.manifest_path.name}) or retrain the artifacts") from e
+            manifest = json.loads(self.manifest_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ArtifactError(f"{where} is not valid JSON ({e}); {restore}") from e
+        problem = _manifest_problem(manifest)
+        if problem:
+            raise ArtifactError(f"{where} is not a manifest ({problem}); {restore}")
+        return manifest
 
     def names(self) -> list[str]:
         return sorted(self.manifest())
@@ -176,20 +244,38 @@ class ArtifactStore:
         remake = entry.get("command", _remake_hint(name))
         if expected is None:
             raise ArtifactError(f"artifact {name!r} has no file {filename!r}; remake it with: {remake}")
-        if not path.exists():
-            raise ArtifactError(f"artifact file {path} is missing; remake it with: {remake}")
+        if not path.is_file():
+            raise ArtifactError(f"artifact file {shown(path)} is missing; remake it with: {remake}")
         data = path.read_bytes()
         actual = hashlib.sha256(data).hexdigest()
         if actual != expected:
-            raise ArtifactError(f"artifact file {path} is corrupt (sha256 {actual[:12]}… but the manifest "
+            raise ArtifactError(f"artifact file {shown(path)} is corrupt (sha256 {actual[:12]}… but the manifest "
                                 f"says {expected[:12]}…); restore it from git or remake it with: {remake}")
         return data
 
+    def _unreadable(self, name: str, filename: str, e: Exception) -> ArtifactError:
+        remake = self.entry(name).get("command", _remake_hint(name))
+        first = (str(e).splitlines() or [""])[0]
+        return ArtifactError(f"artifact file {shown(self.path(name, filename))} matches its checksum but cannot "
+                             f"be read ({type(e).__name__}: {first}); remake it with: {remake}")
+
+    def _parsed(self, name: str, filename: str):
+        """The verified file, parsed: JSON or safetensors (other files stay bytes)."""
+        data = self.checked_bytes(name, filename)
+        try:
+            if filename.endswith(".json"):
+                return json.loads(data)
+            if filename.endswith(".safetensors"):
+                return load_safetensors_bytes(data)
+        except Exception as e:  # noqa: BLE001 -- JSON's ValueError, safetensors' SafetensorError
+            raise self._unreadable(name, filename, e) from e
+        return data
+
     def results(self, name: str) -> dict:
-        return json.loads(self.checked_bytes(name, RESULTS))
+        return self._parsed(name, RESULTS)
 
     def weights(self, name: str) -> dict[str, torch.Tensor]:
-        return load_safetensors_bytes(self.checked_bytes(name, WEIGHTS))
+        return self._parsed(name, WEIGHTS)
 
     def model(self, name: str) -> torch.nn.Module:
         """Rebuild the model from its stored kind and config and load its verified weights."""
@@ -209,28 +295,95 @@ class ArtifactStore:
         files = {RESULTS: dump_json(results).encode()}
         if model is not None:
             files[WEIGHTS] = tensors_to_bytes(state_tensors(model))
-        for filename, data in files.items():
-            atomic_write(self.path(name, filename), data)
         entry = dict(provenance)
-        entry["files"] = {fn: hashlib.sha256(data).hexdigest() for fn, data in files.items()}
         if model_spec is not None:
             entry["model"] = model_spec
-        manifest = self.manifest()
-        manifest[name] = entry
-        atomic_write(self.manifest_path, dump_json(manifest))
+        return self._commit(name, files, entry)
+
+    def copy_from(self, other: ArtifactStore, name: str) -> dict:
+        """Copy artifact ``name`` and its manifest entry from ``other`` (verified there first)."""
+        entry = {k: v for k, v in other.entry(name).items() if k != "files"}
+        files = {fn: other.checked_bytes(name, fn) for fn in other.entry(name)["files"]}
+        return self._commit(name, files, entry)
+
+    def _commit(self, name: str, files: dict[str, bytes], entry: dict) -> dict:
+        """Under the store's lock: every file under a temporary name first (a full disk fails
+        here, and changes nothing), then the renames with the manifest last, interrupts held."""
+        if not _NAME.fullmatch(name):
+            raise ArtifactError(f"{name!r} is not an artifact name (letters, digits, '-', '_', '.')")
+        entry = {**entry, "files": {fn: hashlib.sha256(data).hexdigest() for fn, data in files.items()}}
+        folder = self.root / name
+        with file_lock(self.root / LOCK):
+            manifest = self.manifest()
+            manifest[name] = entry
+            staged: list[tuple[Path, Path]] = []
+            try:
+                for filename, data in files.items():
+                    staged.append((_stage(folder / filename, data), folder / filename))
+                staged.append((_stage(self.manifest_path, dump_json(manifest)), self.manifest_path))
+                with deferred_interrupts():
+                    for tmp, final in staged:
+                        os.replace(tmp, final)
+            except BaseException:
+                for tmp, _ in staged:
+                    tmp.unlink(missing_ok=True)
+                raise
+            for stray in folder.iterdir():  # files of the artifact's previous version, stale temporaries
+                if stray.name not in files:
+                    shutil.rmtree(stray) if stray.is_dir() else stray.unlink()
         return entry
 
     def verify(self) -> list[tuple[str, str, str | None]]:
-        """Check every file of every artifact: ``(name, filename, error or None)``."""
+        """Check every file of every artifact: ``(name, filename, error or None)``; a file or
+        folder in the store that the manifest does not list is an error too."""
         report = []
-        for name, entry in sorted(self.manifest().items()):
-            for filename in sorted(entry.get("files", {})):
+        manifest = self.manifest()
+        for name, entry in sorted(manifest.items()):
+            for filename in sorted(entry["files"]):
                 try:
-                    self.checked_bytes(name, filename)
+                    self._parsed(name, filename)
                     report.append((name, filename, None))
                 except ArtifactError as e:
                     report.append((name, filename, str(e)))
+        for path in self._unlisted(manifest):
+            rel = path.relative_to(self.root).parts
+            kind = "folder" if path.is_dir() else "file"
+            report.append((rel[0], "/".join(rel[1:]),
+                           f"{kind} {shown(path)} is not listed in {shown(self.manifest_path)} (it would not ship); "
+                           f"remove it, or store it with icl-book train / icl-book import"))
         return report
+
+    def _unlisted(self, manifest: dict) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        out = []
+        for top in sorted(self.root.iterdir()):
+            if top.name in (MANIFEST, LOCK):
+                continue
+            if top.name not in manifest or not top.is_dir():
+                out.append(top)
+                continue
+            out += [p for p in sorted(top.iterdir()) if p.name not in manifest[top.name]["files"]]
+        return out
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _manifest_problem(manifest) -> str | None:
+    """What makes ``manifest`` not a manifest (None when it is one)."""
+    if not isinstance(manifest, dict):
+        return f"a JSON {type(manifest).__name__}, not an object of artifacts"
+    for name, entry in manifest.items():
+        if not _NAME.fullmatch(name) or name in (MANIFEST, LOCK):
+            return f"{name!r} is not an artifact name"
+        if not isinstance(entry, dict) or not isinstance(entry.get("files"), dict):
+            return f"entry {name!r} has no 'files' object"
+        for filename, digest in entry["files"].items():
+            if not _NAME.fullmatch(filename) or not (isinstance(digest, str) and _SHA256.fullmatch(digest)):
+                return f"entry {name!r}: file {filename!r} needs a sha256 hex digest, got {digest!r}"
+    return None
 
 
 def _remake_hint(name: str) -> str:

@@ -8,6 +8,11 @@ schedule (a pure function of the step), gradient clipping, bf16 autocast, fused 
 ``torch.compile`` on CUDA, atomic checkpoints every ``checkpoint_every`` steps, ``resume``,
 a progress bar and a JSON metrics log.
 
+A checkpoint is a folder ``checkpoint-<step>/`` (weights and optimiser state, the run's state,
+its metrics) written under a temporary name and renamed into place whole, so a kill at any
+moment leaves the last complete checkpoint. One process trains into a run directory at a time
+(``.lock``); a second is refused with one line.
+
 On the CPU a run is deterministic: the same seed gives bit-identical weights, and a run
 interrupted and resumed ends with the same weights as one that never stopped.
 """
@@ -18,7 +23,13 @@ import ast
 import dataclasses
 import json
 import math
+import os
+import re
+import shutil
+import tempfile
 import time
+import types
+import typing
 import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -28,7 +39,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .store import atomic_write, dump_json, load_state_tensors, state_tensors, tensors_to_bytes
+from .store import atomic_write, dump_json, file_lock, load_state_tensors, shown, state_tensors, tensors_to_bytes
 from safetensors.torch import load as load_safetensors_bytes
 
 SCHEDULES = ("cosine", "linear", "constant")
@@ -38,6 +49,53 @@ COMPILE_MODES = ("auto", "off", "default", "reduce-overhead", "max-autotune")
 
 class ConfigError(ValueError):
     """A config value of the wrong type or out of range."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training; ``checkpoint`` is the step this run can resume from (or None)."""
+
+    def __init__(self, checkpoint: int | None):
+        super().__init__(checkpoint)
+        self.checkpoint = checkpoint
+
+
+MAX_LR = 1.0  # AdamW diverges far below this; a larger rate is a typo (3e4 for 3e-4)
+
+
+def _fits(value, hint) -> bool:
+    """Whether ``value`` has the annotated type ``hint`` (bool is not an int, an int is a float)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_fits(v, args[0]) for v in value)
+        return len(args) == len(value) and all(_fits(v, a) for v, a in zip(value, args))
+    return isinstance(value, origin or hint)
+
+
+def _type_name(hint) -> str:
+    return getattr(hint, "__name__", None) if isinstance(hint, type) else str(hint).replace("typing.", "")
+
+
+def check_types(config) -> None:
+    """Raise ConfigError unless every field of the dataclass ``config`` has its annotated type
+    (read with ``typing.get_type_hints``, so ``int | None`` and ``bool`` fields work)."""
+    hints = typing.get_type_hints(type(config))
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if not _fits(value, hints[f.name]):
+            raise ConfigError(f"{type(config).__name__}.{f.name} must be {_type_name(hints[f.name])}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -61,11 +119,12 @@ class TrainConfig:
                                  # it pays only for long runs; if it fails, training goes on eagerly)
 
     def __post_init__(self):
+        check_types(self)
         for f in fields(self):
-            value = getattr(self, f.name)
-            want = {"int": int, "float": (int, float), "str": str}[f.type]
-            if isinstance(value, bool) or not isinstance(value, want):
-                raise ConfigError(f"TrainConfig.{f.name} must be {f.type}, got {value!r}")
+            if isinstance(getattr(self, f.name), float) and not math.isfinite(getattr(self, f.name)):
+                raise ConfigError(f"TrainConfig.{f.name} must be finite, got {getattr(self, f.name)!r}")
+        if self.lr > MAX_LR:
+            raise ConfigError(f"TrainConfig.lr must be at most {MAX_LR} (AdamW diverges far below), got {self.lr!r}")
         positive = ("steps", "batch_size", "lr", "log_every")
         for name in positive:
             if getattr(self, name) <= 0:
@@ -90,26 +149,40 @@ class TrainConfig:
 
 
 def with_overrides(config, overrides: dict[str, str]):
-    """Return a copy of a frozen config dataclass with ``{"field": "text value"}`` applied.
-    Values are parsed as Python literals (``3e-4``, ``True``, ``"cosine"`` or bare ``cosine``)
-    and then validated by the dataclass itself."""
+    """Return a copy of a frozen config dataclass with ``{"field": "text value"}`` applied; a
+    dotted name reaches a nested config (``"model.n_layer"`` of a profile). Values are parsed
+    as Python literals (``3e-4``, ``True``, ``(3, 5)``, ``None``, ``"cosine"`` or bare
+    ``cosine``), checked against the field's annotated type, then validated by the dataclass."""
+    hints = typing.get_type_hints(type(config))
     names = {f.name for f in fields(config)}
-    changes = {}
+    changes, nested = {}, {}
     for key, text in overrides.items():
-        if key not in names:
-            raise ConfigError(f"{type(config).__name__} has no field {key!r}; fields: {', '.join(sorted(names))}")
+        head, dot, rest = key.partition(".")
+        if head not in names:
+            raise ConfigError(f"{type(config).__name__} has no field {head!r}; fields: {', '.join(sorted(names))}")
+        if dot:
+            if not dataclasses.is_dataclass(getattr(config, head)):
+                raise ConfigError(f"{type(config).__name__}.{head} has no fields; set it as {head}=VALUE")
+            nested.setdefault(head, {})[rest] = text
+            continue
         try:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError):
             value = text  # a bare word such as cosine
-        current = getattr(config, key)
-        if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, list):
+            value = tuple(value)
+        kinds = typing.get_args(hints[head]) or (hints[head],)
+        if type(value) is int and float in kinds and int not in kinds:
             value = float(value)
-        changes[key] = value
+        if not _fits(value, hints[head]):
+            raise ConfigError(f"{type(config).__name__}.{head} must be {_type_name(hints[head])}, got {value!r}")
+        changes[head] = value
+    for head, sub in nested.items():
+        changes[head] = with_overrides(getattr(config, head), sub)
     try:
         return dataclasses.replace(config, **changes)
-    except TypeError as e:
-        raise ConfigError(str(e)) from e
+    except (TypeError, ValueError) as e:  # the dataclass's own checks
+        raise e if isinstance(e, ConfigError) else ConfigError(str(e)) from e
 
 
 def learning_rate(step: int, cfg: TrainConfig) -> float:
@@ -155,6 +228,13 @@ class TrainResult:
 CHECKPOINT = "checkpoint.safetensors"
 STATE = "checkpoint.json"
 METRICS = "metrics.json"
+_SET = re.compile(r"checkpoint-(\d{8})")
+
+
+def _checkpoints(run_dir: Path) -> list[Path]:
+    """The complete checkpoint folders in ``run_dir``, oldest first (a partial one has a temporary name)."""
+    return sorted(p for p in run_dir.glob("checkpoint-*") if _SET.fullmatch(p.name) and p.is_dir()) \
+        if run_dir.is_dir() else []
 
 
 def _save_checkpoint(run_dir: Path, model, optimizer, step: int, identity: dict, metrics: dict,
@@ -164,43 +244,70 @@ def _save_checkpoint(run_dir: Path, model, optimizer, step: int, identity: dict,
     for idx, state in opt["state"].items():
         for key, value in state.items():
             tensors[f"optim.{idx}.{key}"] = value.detach().to("cpu").reshape(value.shape).contiguous()
-    # Weights first, then the small JSON that points at them: a crash between the two leaves
-    # the previous JSON, whose step no longer matches the tensors' metadata, and resume refuses.
-    atomic_write(run_dir / CHECKPOINT, tensors_to_bytes(tensors, {"step": step}))
     state = {"step": step, "identity": identity, "param_groups": opt["param_groups"],
              "pending_losses": pending}
-    atomic_write(run_dir / STATE, dump_json(state))
-    atomic_write(run_dir / METRICS, dump_json(metrics))
+    final = run_dir / f"checkpoint-{step:08d}"
+    tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=f".{final.name}.", suffix=".tmp"))
+    try:
+        atomic_write(tmp / CHECKPOINT, tensors_to_bytes(tensors))
+        atomic_write(tmp / STATE, dump_json(state))
+        atomic_write(tmp / METRICS, dump_json(metrics))
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)  # the whole set appears at once
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for old in _checkpoints(run_dir):
+        if old != final:
+            shutil.rmtree(old)
 
 
-def _load_checkpoint(run_dir: Path, model, optimizer, identity: dict) -> tuple[int, dict, list[float]]:
-    state = json.loads((run_dir / STATE).read_text())
+def _expected_log_steps(step: int, cfg: TrainConfig) -> list[int]:
+    return [s for s in range(1, step + 1) if s % cfg.log_every == 0 or s == cfg.steps]
+
+
+def _load_checkpoint(run_dir: Path, model, optimizer, identity: dict,
+                     cfg: TrainConfig) -> tuple[int, dict, list[float]]:
+    where = _checkpoints(run_dir)[-1]
+    state = json.loads((where / STATE).read_text())
     if state["identity"] != identity:
-        raise ConfigError(f"{run_dir} holds a checkpoint of a different run; its config differs from this one. "
+        theirs, ours = state["identity"].get("threads"), identity.get("threads")
+        if {**state["identity"], "threads": ours} == identity:
+            raise ConfigError(f"{shown(where)} was trained with {theirs} CPU threads and this run has {ours}: "
+                              f"sums in another order would not reproduce the uninterrupted run; resume with "
+                              f"--threads {theirs}")
+        raise ConfigError(f"{shown(run_dir)} holds a checkpoint of a different run; its config differs from this one. "
                           f"Start afresh with --fresh, or resume with the same experiment, profile and overrides.")
-    from safetensors import safe_open
-
-    with safe_open(str(run_dir / CHECKPOINT), "pt") as f:
-        saved_step = int(f.metadata().get("step", -1))
-    if saved_step != state["step"]:
-        raise ConfigError(f"{run_dir}: checkpoint files disagree (step {saved_step} vs {state['step']}); "
-                          f"start afresh with --fresh")
-    tensors = load_safetensors_bytes((run_dir / CHECKPOINT).read_bytes())
-    load_state_tensors(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(run_dir))
+    metrics = json.loads((where / METRICS).read_text())
+    logged = [h["step"] for h in metrics["history"]]
+    if state["step"] != int(where.name[len("checkpoint-"):]) or logged != _expected_log_steps(state["step"], cfg):
+        raise ConfigError(f"{shown(where)} is inconsistent (its metrics log {len(logged)} records for step "
+                          f"{state['step']}); start afresh with --fresh")
+    tensors = load_safetensors_bytes((where / CHECKPOINT).read_bytes())
+    load_state_tensors(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(where))
     opt_state: dict[int, dict] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
             _, idx, name = key.split(".", 2)
             opt_state.setdefault(int(idx), {})[name] = value
     optimizer.load_state_dict({"state": opt_state, "param_groups": state["param_groups"]})
-    metrics = json.loads((run_dir / METRICS).read_text())
     return state["step"], metrics, state["pending_losses"]
 
 
 def has_checkpoint(run_dir: str | Path) -> int | None:
-    """The step of the checkpoint in ``run_dir``, or None."""
-    path = Path(run_dir) / STATE
-    return json.loads(path.read_text())["step"] if path.exists() else None
+    """The step of the last complete checkpoint in ``run_dir``, or None."""
+    sets = _checkpoints(Path(run_dir))
+    return int(sets[-1].name[len("checkpoint-"):]) if sets else None
+
+
+def _discard_checkpoints(run_dir: Path) -> None:
+    for old in _checkpoints(run_dir):
+        shutil.rmtree(old)
+    for leftover in run_dir.glob(".checkpoint-*.tmp"):  # a set a kill left half written
+        shutil.rmtree(leftover, ignore_errors=True)
+    for legacy in (CHECKPOINT, STATE, METRICS):  # the flat layout of earlier versions
+        (run_dir / legacy).unlink(missing_ok=True)
 
 
 def _compile_mode(cfg: TrainConfig, device: torch.device) -> str | None:
@@ -210,22 +317,45 @@ def _compile_mode(cfg: TrainConfig, device: torch.device) -> str | None:
     return None if mode == "off" else mode
 
 
+def _diverged(loss: float, step: int, cfg: TrainConfig) -> FloatingPointError:
+    return FloatingPointError(f"training diverged: the loss became {loss} by step {step}; lower the learning "
+                              f"rate (now lr={cfg.lr}), e.g. --set lr={cfg.lr / 3:.2g}, and start with --fresh")
+
+
 def train(model: torch.nn.Module, problem: Problem, cfg: TrainConfig, run_dir: str | Path, *,
-          device: str | torch.device = "cpu", resume: bool = False, progress: bool = True,
+          device: str | torch.device = "cpu", resume: bool = False, fresh: bool = False, progress: bool = True,
           identity: dict | None = None, evaluate: Callable[[torch.nn.Module], dict] | None = None,
           stop_after: int | None = None) -> TrainResult:
     """Train ``model`` on ``problem`` for ``cfg.steps`` steps, checkpointing into ``run_dir``.
 
-    ``identity`` (any JSON) names the run; resuming checks it matches. ``evaluate`` is called
+    ``identity`` (any JSON) names the run; resuming checks it matches (on the CPU the thread
+    count is part of it). ``resume`` continues the last checkpoint and refuses when there is
+    none; ``fresh`` discards it, once every check of this run has passed. ``evaluate`` is called
     every ``cfg.eval_every`` steps and at the end; its dict goes into the metrics log.
     ``stop_after`` ends the run early after that many steps, as an interruption would (tests).
+    A Ctrl-C comes out as ``Interrupted``, naming the checkpoint to resume from.
     """
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device cuda was asked for, but PyTorch sees no CUDA device")
+    if resume and fresh:
+        raise ConfigError("resume and fresh exclude each other")
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"run directory {shown(run_dir)} is a file (or lies under one); "
+                          f"pass another --run-dir or move the file") from None
     identity = {"train": cfg.to_dict(), **(identity or {})}
+    if device.type == "cpu":
+        identity["threads"] = torch.get_num_threads()
+    with file_lock(run_dir / ".lock", wait=False,
+                   busy=f"another process is training into {shown(run_dir)}; wait for it to finish, "
+                        f"or pass another --run-dir"):
+        return _train(model, problem, cfg, run_dir, device, resume, fresh, progress, identity, evaluate, stop_after)
+
+
+def _train(model, problem, cfg, run_dir, device, resume, fresh, progress, identity, evaluate, stop_after):
     model.to(device)
 
     use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
@@ -237,10 +367,17 @@ def train(model: torch.nn.Module, problem: Problem, cfg: TrainConfig, run_dir: s
         lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=device.type == "cuda")
 
     start, metrics, pending = 0, {"identity": identity, "history": [], "evals": [], "wall_time_s": 0.0}, []
-    if resume and has_checkpoint(run_dir) is not None:
-        start, metrics, pending = _load_checkpoint(run_dir, model, optimizer, identity)
-    elif has_checkpoint(run_dir) is not None:
-        raise ConfigError(f"{run_dir} already holds a checkpoint at step {has_checkpoint(run_dir)}: "
+    legacy = (run_dir / STATE).exists()
+    if resume and has_checkpoint(run_dir) is None:
+        raise ConfigError(f"{shown(run_dir)} holds no checkpoint to resume"
+                          + (" (only one in an earlier layout: start afresh with --fresh)" if legacy else
+                             "; run the same command without --resume to start"))
+    if resume:
+        start, metrics, pending = _load_checkpoint(run_dir, model, optimizer, identity, cfg)
+    elif fresh:
+        _discard_checkpoints(run_dir)  # every check has passed: only now is the old run given up
+    elif has_checkpoint(run_dir) is not None or legacy:
+        raise ConfigError(f"{shown(run_dir)} already holds a checkpoint at step {has_checkpoint(run_dir) or '?'}: "
                           f"pass resume (--resume) to continue it, or remove it (--fresh) to start again")
 
     mode = _compile_mode(cfg, device)
@@ -283,31 +420,36 @@ def train(model: torch.nn.Module, problem: Problem, cfg: TrainConfig, run_dir: s
     # Losses since the last log line; a checkpoint keeps them so a resumed log is the same.
     running = [torch.tensor(x) for x in pending]
     wall_before = metrics["wall_time_s"]
-    for step in bar:
-        lr = learning_rate(step, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        torch.manual_seed(seed_for(cfg.seed, step, DROPOUT_STREAM))  # dropout noise depends on the step only
-        batch = problem.batch(step, cfg.batch_size, cfg.seed, device)
-        running.append(step_fn(batch))
-        done = step + 1
-        if done % cfg.log_every == 0 or done == cfg.steps:
-            loss = torch.stack(running).float().mean().item()
-            running.clear()
-            if not math.isfinite(loss):
-                raise FloatingPointError(f"training loss became {loss} at step {done}; "
-                                         f"lower the learning rate (lr={cfg.lr})")
-            metrics["history"].append({"step": done, "loss": loss, "lr": lr})
-            bar.set_postfix(loss=f"{loss:.4f}")
-        if cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.steps:
-            run_eval(done)
-        if done == cfg.steps:
-            run_eval(done)
-        if (cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == end:
-            metrics["wall_time_s"] = wall_before + time.perf_counter() - t0
-            _save_checkpoint(run_dir, model, optimizer, done, identity, metrics,
-                             [float(x) for x in running])
-    bar.close()
+    try:
+        for step in bar:
+            lr = learning_rate(step, cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            torch.manual_seed(seed_for(cfg.seed, step, DROPOUT_STREAM))  # dropout noise depends on the step only
+            batch = problem.batch(step, cfg.batch_size, cfg.seed, device)
+            running.append(step_fn(batch))
+            done = step + 1
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                loss = torch.stack(running).float().mean().item()
+                running.clear()
+                if not math.isfinite(loss):
+                    raise _diverged(loss, done, cfg)
+                metrics["history"].append({"step": done, "loss": loss, "lr": lr})
+                bar.set_postfix(loss=f"{loss:.4f}")
+            if cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.steps:
+                run_eval(done)
+            if done == cfg.steps:
+                run_eval(done)
+            if (cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == end:
+                metrics["wall_time_s"] = wall_before + time.perf_counter() - t0
+                pending = [float(x) for x in running]
+                if not all(math.isfinite(x) for x in pending):  # never checkpoint a diverged model
+                    raise _diverged(next(x for x in pending if not math.isfinite(x)), done, cfg)
+                _save_checkpoint(run_dir, model, optimizer, done, identity, metrics, pending)
+    except KeyboardInterrupt:
+        raise Interrupted(has_checkpoint(run_dir)) from None
+    finally:
+        bar.close()
     model.eval()
     metrics["wall_time_s"] = wall_before + time.perf_counter() - t0
     return TrainResult(model=model, metrics=metrics, wall_time_s=metrics["wall_time_s"], resumed_from=start)

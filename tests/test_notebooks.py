@@ -1,14 +1,22 @@
-"""The Colab notebooks (chapters/*.ipynb) are the MyST chapters, cell for cell, without outputs."""
+"""The Colab notebooks (chapters/*.ipynb) are the MyST chapters, cell for cell, without outputs;
+prose that glues a value is a cell that shows it with the value filled in (Colab has no myst-nb)."""
 
+import importlib.util
 from pathlib import Path
 
 import jupytext
 import nbformat
 import pytest
 
+from icl_book.book import GLUE_ROLE
+
 ROOT = Path(__file__).resolve().parents[1]
 # Executable chapters (MyST notebooks); plain pages such as the references have no kernel.
 CHAPTERS = sorted(p for p in (ROOT / "chapters").glob("*.md") if "kernelspec:" in p.read_text())
+
+_spec = importlib.util.spec_from_file_location("colab_notebooks", ROOT / "tools" / "colab_notebooks.py")
+colab = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(colab)
 
 
 def cells(nb):
@@ -20,8 +28,18 @@ def test_ipynb_is_in_sync_with_its_myst_source(md):
     ipynb = md.with_suffix(".ipynb")
     assert ipynb.exists(), f"{ipynb.name} is missing: run `make notebooks`"
     committed = nbformat.read(ipynb, as_version=4)
-    assert cells(committed) == cells(jupytext.read(md)), f"{ipynb.name} is stale: run `make notebooks`"
+    assert cells(committed) == cells(colab.notebook(md)), f"{ipynb.name} is stale: run `make notebooks`"
     assert not any(c.get("outputs") for c in committed.cells if c.cell_type == "code"), "commit no outputs"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_no_markdown_cell_of_a_colab_notebook_shows_a_raw_glue_role(md):
+    committed = nbformat.read(md.with_suffix(".ipynb"), as_version=4)
+    raw = [c.source[:80] for c in committed.cells if c.cell_type == "markdown" and GLUE_ROLE.search(c.source)]
+    assert not raw, f"{md.stem}: Colab would show these roles unfilled: {raw}"
+    glued = sum(len(GLUE_ROLE.findall(c.source)) for c in jupytext.read(md).cells if c.cell_type == "markdown")
+    shown = sum(len(GLUE_ROLE.findall(c.source)) for c in committed.cells if "prose(" in c.source)
+    assert shown == glued
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
@@ -29,3 +47,23 @@ def test_first_code_cell_installs_the_package_for_colab(md):
     first = next(c for c in jupytext.read(md).cells if c.cell_type == "code")
     assert "pip" in first.source and "icl-book @ git+https://github.com/" in first.source
     assert "find_spec(\"icl_book\")" in first.source  # only when missing: a local kernel is left alone
+
+
+def test_a_generated_notebook_shows_the_glued_values_where_the_prose_uses_them(tmp_path):
+    """Executed as Colab would (a kernel, no book build), the paragraph reads with its numbers."""
+    from nbclient import NotebookClient
+
+    md = tmp_path / "tiny.md"
+    md.write_text('---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n'
+                  'kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n'
+                  '# Tiny\n\n```{code-cell} ipython3\nfrom icl_book.book import glue\n'
+                  'glue("tiny-pi", 3.14159, display=False)\nglue("tiny-n", 12345, display=False)\n'
+                  'glue("tiny-who", "two cores", display=False)\n```\n\n'
+                  'Pi is {glue:text}`tiny-pi:.2f`, $n =$ {glue:text}`tiny-n:,` on {glue:text}`tiny-who`.\n\n'
+                  '+++\n\nA cell with no value stays Markdown.\n')
+    nb = colab.notebook(md)
+    assert [c.cell_type for c in nb.cells] == ["markdown", "code", "code", "markdown"]
+    assert nb.cells[2].metadata["cellView"] == "form"
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    shown = nb.cells[2].outputs[0]["data"]["text/markdown"]
+    assert shown == "Pi is 3.14, $n =$ 12,345 on two cores."

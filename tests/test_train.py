@@ -37,6 +37,10 @@ def run_smoke(tmp_path, name, steps=40, stop_after=None, resume=False, **kw):
     ("beta2", 1.0, "beta2 must lie in"),
     ("warmup_steps", 5000, "exceeds steps"),
     ("grad_clip", True, "grad_clip must be float"),
+    ("lr", float("nan"), "lr must be finite"),
+    ("lr", float("inf"), "lr must be finite"),
+    ("lr", 30.0, "lr must be at most 1.0"),
+    ("weight_decay", float("nan"), "weight_decay must be finite"),
 ])
 def test_a_wrong_config_value_is_a_clear_error(field, value, message):
     with pytest.raises(ConfigError, match=message):
@@ -114,7 +118,7 @@ def test_resume_refuses_a_checkpoint_of_another_config(tmp_path):
 
 def test_metrics_are_logged_to_json(tmp_path):
     run_smoke(tmp_path, "m", steps=20)
-    metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "m" / "checkpoint-00000020" / "metrics.json").read_text())
     assert [h["step"] for h in metrics["history"]] == [10, 20]
     assert metrics["wall_time_s"] > 0
 
@@ -155,3 +159,122 @@ def test_the_shared_trainer_fits_a_language_model_of_either_kind(kind, tmp_path)
 def test_language_model_problem_refuses_bad_blocks():
     with pytest.raises(ValueError, match="2-D int64"):
         experiments.LanguageModelProblem(torch.zeros(3, 4))
+
+
+# ---- nothing lost: atomic checkpoints, one writer, exact resumes -------------------------
+
+def test_a_kill_while_a_checkpoint_is_written_resumes_from_the_last_complete_one(tmp_path, monkeypatch):
+    """The kill lands after the weights of step 20 and before the rest of its set: the run
+    resumes from step 10 and still ends with the uninterrupted run's weights and full history."""
+    import icl_book.train as train_mod
+
+    straight = run_smoke(tmp_path, "straight", steps=30)
+    real_write, writes = train_mod.atomic_write, []
+
+    def killed_mid_set(path, data):
+        writes.append(path)
+        if len(writes) == 4:  # the second set's first file is written, then the process dies
+            real_write(path, data)
+            raise SystemExit("killed")
+        real_write(path, data)
+
+    monkeypatch.setattr(train_mod, "atomic_write", killed_mid_set)
+    with pytest.raises(SystemExit):
+        run_smoke(tmp_path, "killed", steps=30)
+    monkeypatch.undo()
+    assert has_checkpoint(tmp_path / "killed") == 10
+    resumed = run_smoke(tmp_path, "killed", steps=30, resume=True)
+    assert resumed.resumed_from == 10
+    assert all(torch.equal(a, b) for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()))
+    assert [h["step"] for h in resumed.metrics["history"]] == [10, 20, 30]
+
+
+def test_a_checkpoint_whose_history_has_a_gap_is_refused(tmp_path):
+    run_smoke(tmp_path, "g", steps=40, stop_after=20)
+    path = tmp_path / "g" / "checkpoint-00000020" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["history"] = metrics["history"][:1]
+    path.write_text(json.dumps(metrics))
+    with pytest.raises(ConfigError, match="is inconsistent"):
+        run_smoke(tmp_path, "g", steps=40, resume=True)
+
+
+def test_resume_without_a_checkpoint_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="holds no checkpoint to resume"):
+        run_smoke(tmp_path, "none", steps=20, resume=True)
+    assert has_checkpoint(tmp_path / "none") is None
+
+
+def test_resume_under_another_thread_count_says_why_it_cannot(tmp_path):
+    torch.set_num_threads(2)
+    run_smoke(tmp_path, "t", steps=20, stop_after=10)
+    torch.set_num_threads(1)
+    with pytest.raises(ConfigError, match="trained with 2 CPU threads and this run has 1.*--threads 2"):
+        run_smoke(tmp_path, "t", steps=20, resume=True)
+
+
+def test_a_second_process_training_into_the_same_run_directory_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    from icl_book.store import Busy
+
+    run_dir = tmp_path / "busy"
+    run_dir.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
+                               str(run_dir / ".lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(Busy, match="another process is training into"):
+            run_smoke(tmp_path, "busy", steps=10)
+    finally:
+        holder.kill()
+        holder.wait()
+    run_smoke(tmp_path, "busy", steps=10)  # the lock dies with its holder
+
+
+def test_a_run_directory_that_is_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file"):
+        run_smoke(tmp_path, "file", steps=10)
+
+
+def test_a_diverging_run_stops_with_its_reason_and_keeps_no_diverged_checkpoint(tmp_path, monkeypatch):
+    exp, p, cfg = smoke(30)
+    problem = exp.problem(p)
+
+    class Diverging:
+        def batch(self, step, *args):
+            return problem.batch(step, *args)
+
+        def loss(self, model, batch):
+            loss = problem.loss(model, batch)
+            return loss * float("nan") if self.step_count() >= 15 else loss
+
+        def step_count(self):
+            self.n = getattr(self, "n", 0) + 1
+            return self.n
+
+    with pytest.raises(FloatingPointError, match="training diverged: the loss became nan by step 20.*--set lr="):
+        train(exp.build_model(p), Diverging(), cfg, tmp_path / "d", progress=False)
+    assert has_checkpoint(tmp_path / "d") == 10
+
+
+# ---- typed configs and dotted overrides ---------------------------------------------------
+
+def test_overrides_read_optional_boolean_and_nested_fields():
+    p = experiments.get("linreg").profile("smoke")
+    q = with_overrides(p, {"model.n_layer": "3", "model.d_mlp": "None", "model.layer_norm": "False",
+                           "task.noise_std": "1", "train.lr": "2e-3"})
+    assert (q.model.n_layer, q.model.d_mlp, q.model.layer_norm, q.task.noise_std, q.train.lr) == (3, None, False, 1.0, 2e-3)
+    assert isinstance(q.task.noise_std, float)
+    assert with_overrides(p, {"model.d_mlp": "96"}).model.d_mlp == 96
+    for overrides, message in [({"model.n_layers": "6"}, "has no field 'n_layers'"),
+                               ({"model.n_layer": "0"}, "n_layer must be a positive integer"),
+                               ({"model.layer_norm": "1"}, "layer_norm must be bool"),
+                               ({"model.d_mlp": "'wide'"}, r"d_mlp must be int \| None"),
+                               ({"task.d": "2.5"}, "d must be int"),
+                               ({"train.lr.x": "1"}, "TrainConfig has no field 'lr'|lr has no fields")]:
+        with pytest.raises(ConfigError, match=message):
+            with_overrides(p, overrides)

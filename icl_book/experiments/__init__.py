@@ -10,7 +10,6 @@ with its provenance. Chapters load that artifact; they never train.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -53,17 +52,15 @@ def run(name: str, profile: str, *, device: str = "cpu", resume: bool = False, f
         if overrides or resume:
             raise ConfigError(f"experiment {name!r} computes results and trains nothing: no --set or --resume")
         return run_computation(exp, profile, store=store, command=command)
-    if overrides:
-        p = dataclasses.replace(p, train=with_overrides(p.train, overrides))
+    if overrides:  # "lr" is a training field; "model.n_layer", "task.d" reach the other configs
+        p = with_overrides(p, {k if k.split(".")[0] in ("model", "task", "train") else f"train.{k}": v
+                               for k, v in overrides.items()})
     run_dir = Path(run_root) / artifact_name(name, profile)
-    if fresh:
-        for f in ("checkpoint.safetensors", "checkpoint.json", "metrics.json"):
-            (run_dir / f).unlink(missing_ok=True)
     commit = git_commit()  # the code as it was when training started
     model = exp.build_model(p)
     identity = {"experiment": name, "profile": profile, "task": p.task.to_dict(), "model": p.model.to_dict()}
     monitor = (lambda m: exp.monitor(m, p)) if exp.monitor is not None else None
-    result = train(model, exp.problem(p), p.train, run_dir, device=device, resume=resume, progress=progress,
+    result = train(model, exp.problem(p), p.train, run_dir, device=device, resume=resume, fresh=fresh, progress=progress,
                    identity=identity, evaluate=monitor)
     results = {"experiment": name, "profile": profile, "task": p.task.to_dict(), "model": p.model.to_dict(),
                "train": p.train.to_dict(), "note": p.note, "history": result.metrics["history"],
