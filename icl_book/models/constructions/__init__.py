@@ -9,3 +9,4 @@ from .retrieval import HARD, SINK, noise_temperature, retrieval_transformer, seg
 from .kernel_regression import kernel_inputs, kernel_regression_transformer  # noqa: F401
 
 __all__ = ["HARD", "SINK", "noise_temperature", "retrieval_transformer", "segmentable"]
+from .two_tower import IN_CONTEXT_HEAD, MERGE_HEAD, two_tower_transformer  # noqa: F401

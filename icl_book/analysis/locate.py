@@ -1,0 +1,498 @@
+"""Locate and project (after Yu & Ananiadou, EMNLP 2024): which components of a transformer move
+the answer of an in-context classification prompt into its last token, and what they read.
+
+Everything is read at one position, the query's ``SEP`` (the last token), for a batch of
+prompts, from **one** forward pass with ``cache=True``:
+
+- ``frozen_readout`` / ``project``: a vector ``x`` in the residual stream is read as logits
+  ``W_U (γ ⊙ (x − mean x) / σ + β)``, with the final layer norm's scale ``σ`` frozen at its value on
+  the real final residual, so the readout is affine in ``x`` and the whole residual reads as the
+  model's own logits (``p(· | x) = softmax``).
+- ``importance``: ``Imp(v) = log p(w | v + h) − log p(w | h)`` (``w`` the target label, ``v`` a
+  component's output, ``h`` the residual it is added to) for whole attention and MLP layers, single
+  heads ``v = Σ_j α_{N,j} v_j W_O^(head)``, and single source positions ``j`` inside a head; beside it
+  the logit difference against the competing in-prompt label, ``proj(v)[w] − proj(v)[w']``, which
+  is additive over heads and positions and does not reward a head that raises every label word.
+- ``ablated`` / ``ablation_study``: zero heads' slices of the output matrix (restored on exit)
+  and compare the located set with random sets of the same size.
+- ``value_output_projection``, ``key_side``, ``query_side``: what a head's value-output vectors at
+  the label positions, the label positions' keys and the last token carry, read in the vocabulary.
+- ``two_tower``: per prompt, a head's attention from the last token on the label positions and on
+  those of the query's class, paired.
+- ``majority_bias``, ``recency_bias`` and ``reweighting_hooks``: the biases on ambiguous queries and
+  an attention re-weighting at the located heads that mitigates them.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..tasks.classification import ClassificationPrompts, ClassificationTask
+
+
+# ---- the readout with the final norm frozen -----------------------------------------------------
+
+@dataclass
+class Readout:
+    """The final layer norm frozen at the real final residual of each prompt at one position."""
+    sigma: torch.Tensor        # [B] the norm's denominator on the real final residual (1 without a norm)
+    gamma: torch.Tensor        # [D]
+    beta: torch.Tensor         # [D]
+    unembed: torch.Tensor      # [V, D]
+    centre: bool               # LayerNorm subtracts the mean; no norm does not
+
+
+def frozen_readout(model, final_resid: torch.Tensor) -> Readout:
+    """Freeze ``model.ln_f`` at ``final_resid [B, D]`` (the last block's output at the read position)."""
+    ln, W = model.ln_f, model.unembed.weight
+    D = final_resid.shape[-1]
+    if isinstance(ln, nn.LayerNorm):
+        sigma = torch.sqrt(final_resid.var(-1, unbiased=False) + ln.eps)
+        return Readout(sigma, ln.weight.detach(), ln.bias.detach(), W.detach(), True)
+    if isinstance(ln, nn.Identity):
+        one = torch.ones(final_resid.shape[0], dtype=final_resid.dtype)
+        return Readout(one, torch.ones(D, dtype=W.dtype), torch.zeros(D, dtype=W.dtype), W.detach(), False)
+    raise TypeError(f"frozen_readout knows LayerNorm and Identity final norms, not {type(ln).__name__}")
+
+
+def project(readout: Readout, x: torch.Tensor, *, bias: bool = True) -> torch.Tensor:
+    """Logits of ``x [B, ..., D]`` (prompt ``b`` frozen at its own ``σ_b``); ``bias=False`` drops
+    ``W_U β`` (the linear part alone, for reading a single component)."""
+    if readout.centre:
+        x = x - x.mean(-1, keepdim=True)
+    sigma = readout.sigma.reshape(-1, *([1] * (x.dim() - 1)))
+    y = x / sigma * readout.gamma
+    if bias:
+        y = y + readout.beta
+    return y @ readout.unembed.T
+
+
+# ---- importance -------------------------------------------------------------------------------
+
+def _as_tensor(tokens) -> torch.Tensor:
+    return tokens if isinstance(tokens, torch.Tensor) else torch.from_numpy(np.asarray(tokens))
+
+
+def _log_p(logits: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """log softmax(logits)[w] over the last axis, ``w [B]`` broadcast over the middle axes."""
+    lp = logits.log_softmax(-1)
+    idx = w.reshape(-1, *([1] * (lp.dim() - 1))).expand(*lp.shape[:-1], 1)
+    return lp.gather(-1, idx)[..., 0]
+
+
+def _pair(logits: torch.Tensor, w: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
+    take = lambda t: logits.gather(-1, t.reshape(-1, *([1] * (logits.dim() - 1))).expand(*logits.shape[:-1], 1))[..., 0]
+    return take(w) - take(w2)
+
+
+@dataclass
+class Importance:
+    """Imp and the logit difference at one position, per prompt (numpy, float64)."""
+    attn: np.ndarray        # [B, L] whole attention layers
+    mlp: np.ndarray         # [B, L] whole MLP layers
+    head: np.ndarray        # [B, L, H]
+    attn_ld: np.ndarray     # [B, L]
+    mlp_ld: np.ndarray      # [B, L]
+    head_ld: np.ndarray     # [B, L, H]
+    source: np.ndarray | None = None     # [B, L, H, T] one source position inside a head
+    source_ld: np.ndarray | None = None  # [B, L, H, T]
+
+
+def head_vectors(acts: dict, model, layer: int, pos: int) -> torch.Tensor:
+    """Each head's output at ``pos``: ``[B, H, D]`` (no output bias)."""
+    return acts[f"blocks.{layer}.attn.head_out"][:, :, pos]
+
+
+def source_vectors(acts: dict, model, layer: int, pos: int) -> torch.Tensor:
+    """``α_{pos, j} v_j W_O^(head)`` for every head and source ``j``: ``[B, H, T, D]``; summed over
+    ``j`` it is the head's output at ``pos``."""
+    attn = model.blocks[layer].attn
+    H, Dh, D = model.cfg.n_head, model.cfg.d_head, model.cfg.d_model
+    alpha = acts[f"blocks.{layer}.attn.pattern"][:, :, pos]                 # [B, H, T]
+    v = acts[f"blocks.{layer}.attn.v"]                                      # [B, H, T, Dh]
+    w_o = attn.out.weight.view(D, H, Dh)
+    return torch.einsum("bht,bhtd,ehd->bhte", alpha, v, w_o)
+
+
+@torch.no_grad()
+def importance(model, tokens, target, competitor, *, pos: int = -1, sources: bool = False,
+               chunk: int = 250) -> Importance:
+    """Imp and the logit difference of every layer, head (and, with ``sources``, every source
+    position of every head) at position ``pos``, for target tokens ``target [B]`` against
+    ``competitor [B]``: one cached forward pass per chunk of prompts, no loop over heads."""
+    tokens, target, competitor = (_as_tensor(t).long() for t in (tokens, target, competitor))
+    if tokens.dim() != 2 or target.shape != (tokens.shape[0],) or competitor.shape != target.shape:
+        raise ValueError(f"tokens must be [B, T] and target, competitor [B]; got {tuple(tokens.shape)}, "
+                         f"{tuple(target.shape)}, {tuple(competitor.shape)}")
+    parts = [_importance_chunk(model, tokens[i:i + chunk], target[i:i + chunk], competitor[i:i + chunk], pos,
+                               sources) for i in range(0, len(tokens), chunk)]
+    fields = Importance.__dataclass_fields__
+    return Importance(**{k: (np.concatenate([getattr(p, k) for p in parts])
+                             if getattr(parts[0], k) is not None else None) for k in fields})
+
+
+def _importance_chunk(model, tokens, w, w2, pos, sources) -> Importance:
+    _, acts = model(tokens, cache=True)
+    L = model.cfg.n_layer
+    ro = frozen_readout(model, acts[f"blocks.{L - 1}.resid_post"][:, pos])
+    out = {k: [] for k in ("attn", "mlp", "head", "attn_ld", "mlp_ld", "head_ld", "source", "source_ld")}
+
+    def imp(h: torch.Tensor, v: torch.Tensor):
+        """Imp and logit difference of v [B, ..., D] added to h [B, D]."""
+        extra = v.dim() - h.dim()
+        hh = h.reshape(h.shape[0], *([1] * extra), h.shape[-1])
+        base = _log_p(project(ro, hh), w)
+        return (_log_p(project(ro, hh + v), w) - base), _pair(project(ro, v, bias=False), w, w2)
+
+    for layer in range(L):
+        pre = acts[f"blocks.{layer}.resid_pre"][:, pos]
+        mid = acts[f"blocks.{layer}.resid_mid"][:, pos]
+        for key, h, v in (("attn", pre, acts[f"blocks.{layer}.attn_out"][:, pos]),
+                          ("mlp", mid, acts[f"blocks.{layer}.mlp_out"][:, pos])):
+            a, d = imp(h, v)
+            out[key].append(a)
+            out[f"{key}_ld"].append(d)
+        a, d = imp(pre, head_vectors(acts, model, layer, pos))
+        out["head"].append(a)
+        out["head_ld"].append(d)
+        if sources:
+            a, d = imp(pre, source_vectors(acts, model, layer, pos))
+            out["source"].append(a)
+            out["source_ld"].append(d)
+    stack = lambda xs: torch.stack(xs, 1).double().cpu().numpy() if xs else None
+    return Importance(**{k: stack(v) for k, v in out.items()})
+
+
+@torch.no_grad()
+def head_importance_loop(model, tokens, target, *, pos: int = -1) -> np.ndarray:
+    """Head-level Imp ``[B, L, H]`` the slow way: one forward pass per head, each recording only
+    that head's output and the residual it joins (the reference ``importance`` is timed against)."""
+    tokens, w = _as_tensor(tokens).long(), _as_tensor(target).long()
+    L, H = model.cfg.n_layer, model.cfg.n_head
+    result = torch.zeros(len(tokens), L, H, dtype=torch.float64)
+    for layer in range(L):
+        for head in range(H):
+            seen = {}
+            hooks = {f"blocks.{layer}.resid_pre": lambda x: seen.__setitem__("h", x[:, pos]),
+                     f"blocks.{layer}.attn.head_out": lambda x, head=head: seen.__setitem__("v", x[:, head, pos]),
+                     f"blocks.{L - 1}.resid_post": lambda x: seen.__setitem__("final", x[:, pos])}
+            model(tokens, hooks=hooks)
+            ro = frozen_readout(model, seen["final"])
+            result[:, layer, head] = (_log_p(project(ro, seen["h"] + seen["v"]), w)
+                                      - _log_p(project(ro, seen["h"]), w)).double()
+    return result.numpy()
+
+
+def locate(scores: np.ndarray, share: float = 0.8) -> list[tuple[int, int]]:
+    """The smallest set of heads, by decreasing mean score (``[B, L, H]``, e.g. the logit
+    difference), whose positive scores add up to ``share`` of all heads' positive scores."""
+    if scores.ndim != 3:
+        raise ValueError(f"scores must be [B, L, H], got shape {scores.shape}")
+    if not 0 < share <= 1:
+        raise ValueError(f"share must lie in (0, 1], got {share!r}")
+    mean = scores.mean(0)
+    order = np.argsort(-mean, axis=None)
+    positive = np.clip(mean, 0, None)
+    total = positive.sum()
+    if total <= 0:
+        return []
+    picked, acc = [], 0.0
+    for flat in order:
+        layer, head = np.unravel_index(flat, mean.shape)
+        if mean[layer, head] <= 0:
+            break
+        picked.append((int(layer), int(head)))
+        acc += mean[layer, head]
+        if acc >= share * total - 1e-12:
+            break
+    return picked
+
+
+# ---- ablation ---------------------------------------------------------------------------------
+
+@contextmanager
+def ablated(model, heads):
+    """Zero the slices of the output matrix ``W_O`` that belong to ``heads`` (``[(layer, head)]``)
+    inside the block; the weights are restored on exit, even after an error."""
+    Dh = model.cfg.d_head
+    saved = []
+    try:
+        with torch.no_grad():
+            for layer, head in heads:
+                w = model.blocks[layer].attn.out.weight
+                cols = slice(head * Dh, (head + 1) * Dh)
+                saved.append((w, cols, w[:, cols].clone()))
+                w[:, cols] = 0
+        yield model
+    finally:
+        with torch.no_grad():
+            for w, cols, old in reversed(saved):
+                w[:, cols] = old
+
+
+@torch.no_grad()
+def query_hits(model, prompts: ClassificationPrompts, hooks=None, chunk: int = 500) -> dict:
+    """Per prompt at the query: whether the target label beats the competing label, and
+    ``p_A = p(label A) / (p(label A) + p(label B))``."""
+    hits, p_a = [], []
+    if hooks is not None:   # hooks made for a prompt set see all of it at once
+        chunk = len(prompts.tokens)
+    for i in range(0, len(prompts.tokens), chunk):
+        logits = model(torch.from_numpy(prompts.tokens[i:i + chunk]), hooks=hooks)[:, -1].double()
+        b = torch.arange(len(logits))
+        t = torch.from_numpy(prompts.targets[i:i + chunk, -1])
+        o = torch.from_numpy(prompts.competing_label[i:i + chunk])
+        la = logits[b, torch.from_numpy(prompts.class_label[i:i + chunk, 0])]
+        lb = logits[b, torch.from_numpy(prompts.class_label[i:i + chunk, 1])]
+        hits.append((logits[b, t] > logits[b, o]).double())
+        p_a.append(torch.sigmoid(la - lb))
+    return {"hits": torch.cat(hits).numpy(), "p_a": torch.cat(p_a).numpy()}
+
+
+def mean_ci(values) -> tuple[float, float, float]:
+    """Mean and a normal-approximation 95 % interval."""
+    values = np.asarray(values, dtype=float)
+    half = 1.96 * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
+    return float(values.mean()), float(values.mean() - half), float(values.mean() + half)
+
+
+def ablation_study(model, prompts: ClassificationPrompts, heads, *, n_random: int = 20, seed: int = 0) -> dict:
+    """Accuracy with no ablation, with ``heads`` ablated, and with ``n_random`` uniformly drawn sets
+    of as many heads (from all heads); the random sets' 2.5–97.5 % range across draws."""
+    L, H = model.cfg.n_layer, model.cfg.n_head
+    heads = [tuple(map(int, h)) for h in heads]
+    clean = query_hits(model, prompts)["hits"]
+    with ablated(model, heads):
+        knocked = query_hits(model, prompts)["hits"]
+    rng = np.random.default_rng(seed)
+    random_acc = []
+    for _ in range(n_random):
+        flat = rng.choice(L * H, size=len(heads), replace=False)
+        with ablated(model, [divmod(int(f), H) for f in flat]):
+            random_acc.append(float(query_hits(model, prompts)["hits"].mean()))
+    random_acc = np.array(random_acc)
+    return {"heads": heads, "fraction_of_heads": len(heads) / (L * H),
+            "clean": mean_ci(clean), "located": mean_ci(knocked),
+            "random_mean": float(random_acc.mean()) if len(random_acc) else None,
+            "random_range": (float(np.percentile(random_acc, 2.5)), float(np.percentile(random_acc, 97.5)))
+            if len(random_acc) else None,
+            "random": random_acc.tolist()}
+
+
+# ---- projections --------------------------------------------------------------------------------
+
+def _readout_at(model, acts, positions: np.ndarray) -> Readout:
+    """A readout frozen at the real final residual of every (prompt, position) pair, flattened."""
+    L = model.cfg.n_layer
+    final = acts[f"blocks.{L - 1}.resid_post"][:, positions]               # [B, P, D]
+    return frozen_readout(model, final.reshape(-1, final.shape[-1]))
+
+
+@torch.no_grad()
+def value_output_projection(model, task: ClassificationTask, prompts: ClassificationPrompts) -> dict:
+    """For every head: the value-output vector ``u_j = v_j W_O^(head)`` at each label position,
+    read in the vocabulary (no bias). ``hit``: how often its top token over the whole vocabulary is
+    the label at ``j``; ``copy``: the mean of ``proj(u_j)[label_j] − proj(u_j)[the other in-prompt
+    label]`` (positive: the head copies the label it reads; negative: it suppresses it)."""
+    _, acts = model(torch.from_numpy(prompts.tokens), cache=True)
+    L, H, Dh, D = model.cfg.n_layer, model.cfg.n_head, model.cfg.d_head, model.cfg.d_model
+    lab = task.label_positions
+    ro = _readout_at(model, acts, lab)
+    labels = torch.from_numpy(prompts.targets[:, :-1]).reshape(-1)           # [B * n] the label at each j
+    other = torch.from_numpy(np.where(prompts.targets[:, :-1] == prompts.class_label[:, :1],
+                                      prompts.class_label[:, 1:], prompts.class_label[:, :1])).reshape(-1)
+    hit, copy = np.zeros((L, H)), np.zeros((L, H))
+    for layer in range(L):
+        v = acts[f"blocks.{layer}.attn.v"][:, :, lab]                          # [B, H, n, Dh]
+        w_o = model.blocks[layer].attn.out.weight.view(D, H, Dh)
+        u = torch.einsum("bhjd,ehd->bjhe", v, w_o).reshape(-1, H, D)           # [B * n, H, D]
+        logits = project(ro, u, bias=False)                                   # [B * n, H, V]
+        hit[layer] = (logits.argmax(-1) == labels[:, None]).double().mean(0).numpy()
+        idx = lambda t: t[:, None, None].expand(-1, H, 1)
+        copy[layer] = (logits.gather(-1, idx(labels)) - logits.gather(-1, idx(other)))[..., 0].double().mean(0).numpy()
+    return {"hit": hit, "copy": copy}
+
+
+def _top_item_cluster(task: ClassificationTask, logits: torch.Tensor) -> np.ndarray:
+    return task.cluster_of(logits[..., :task.n_items].argmax(-1).numpy())
+
+
+@torch.no_grad()
+def key_side(model, task: ClassificationTask, prompts: ClassificationPrompts, layer: int) -> float:
+    """What the attention layers below ``layer`` wrote into each label position, read in the
+    vocabulary among the item tokens: how often its top item lies in that demonstration's cluster
+    (chance ``1 / n_clusters``)."""
+    _, acts = model(torch.from_numpy(prompts.tokens), cache=True)
+    lab = task.label_positions
+    written = sum(acts[f"blocks.{i}.attn_out"][:, lab] for i in range(layer))  # [B, n, D]
+    if isinstance(written, int):
+        raise ValueError("key_side needs layer >= 1 (something below it to read)")
+    ro = _readout_at(model, acts, lab)
+    top = _top_item_cluster(task, project(ro, written.reshape(-1, written.shape[-1]), bias=False))
+    demo_cluster = np.take_along_axis(prompts.clusters, prompts.demo_class, 1).reshape(-1)
+    return float((top == demo_cluster).mean())
+
+
+@torch.no_grad()
+def query_side(model, task: ClassificationTask, prompts: ClassificationPrompts, layer: int) -> float:
+    """The last token's residual entering ``layer``, read among the item tokens: how often its top
+    item lies in the query's cluster (chance ``1 / n_clusters``)."""
+    _, acts = model(torch.from_numpy(prompts.tokens), cache=True)
+    ro = _readout_at(model, acts, np.array([task.query_position]))
+    h = acts[f"blocks.{layer}.resid_pre"][:, task.query_position]
+    top = _top_item_cluster(task, project(ro, h, bias=False))
+    if (prompts.query_class < 0).any():
+        raise ValueError("query_side needs unambiguous queries")
+    return float((top == prompts.clusters[np.arange(len(top)), prompts.query_class]).mean())
+
+
+# ---- the two towers ----------------------------------------------------------------------------
+
+@torch.no_grad()
+def two_tower(model, task: ClassificationTask, prompts: ClassificationPrompts) -> dict:
+    """Per prompt and head, from the last token: ``label_mass`` (attention on all label
+    positions), ``same_share`` (the part of it on labels of the query's class) and ``paired``
+    (mean attention per same-class label position minus per other-class one, prompt by prompt);
+    arrays ``[B, L, H]``. Also the scaled scores ``q·k / √d`` on the label positions, ``[B, L, H, n]``."""
+    if (prompts.query_class < 0).any():
+        raise ValueError("two_tower needs unambiguous queries")
+    _, acts = model(torch.from_numpy(prompts.tokens), cache=True)
+    lab, N = task.label_positions, task.query_position
+    same = torch.from_numpy(prompts.demo_class == prompts.query_class[:, None]).double()   # [B, n]
+    out = {"label_mass": [], "same_share": [], "paired": [], "scores": []}
+    for layer in range(model.cfg.n_layer):
+        alpha = acts[f"blocks.{layer}.attn.pattern"][:, :, N, lab].double()               # [B, H, n]
+        mass = alpha.sum(-1)
+        s = same[:, None]
+        out["label_mass"].append(mass)
+        out["same_share"].append((alpha * s).sum(-1) / mass.clamp_min(1e-30))
+        out["paired"].append((alpha * s).sum(-1) / s.sum(-1) - (alpha * (1 - s)).sum(-1) / (1 - s).sum(-1))
+        out["scores"].append(acts[f"blocks.{layer}.attn.scores"][:, :, N, lab].double())
+    return {k: torch.stack(v, 1).numpy() for k, v in out.items()}
+
+
+def score_by_cluster(task: ClassificationTask, prompts: ClassificationPrompts, scores: np.ndarray) -> np.ndarray:
+    """Mean score ``[B, n]`` (one head's q·k on the label positions) by (the query's cluster,
+    the demonstration's cluster): ``[n_clusters, n_clusters]``, NaN where no pair occurred."""
+    C = task.n_clusters
+    q_cluster = np.repeat(prompts.clusters[np.arange(len(scores)), prompts.query_class][:, None], scores.shape[1], 1)
+    d_cluster = np.take_along_axis(prompts.clusters, prompts.demo_class, 1)
+    total, count = np.zeros((C, C)), np.zeros((C, C))
+    np.add.at(total, (q_cluster.ravel(), d_cluster.ravel()), scores.ravel())
+    np.add.at(count, (q_cluster.ravel(), d_cluster.ravel()), 1)
+    with np.errstate(invalid="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+# ---- the biases and a mitigation ---------------------------------------------------------------
+
+def majority_curve(model, task: ClassificationTask, n_prompts: int, seed: int, hooks_for=None) -> np.ndarray:
+    """Mean ``p_A`` on ambiguous queries for ``n_A = 1 .. n − 1`` (random order). ``hooks_for``
+    maps a prompt set to forward hooks (a mitigation)."""
+    curve = []
+    for n_a in range(1, task.n_demos):
+        prompts = task.probe(n_prompts, np.random.default_rng([seed, n_a]), n_a=n_a, query="ambiguous")
+        hooks = hooks_for(prompts) if hooks_for else None
+        curve.append(query_hits(model, prompts, hooks)["p_a"].mean())
+    return np.array(curve)
+
+
+def majority_bias(curve: np.ndarray) -> float:
+    """``p_A`` at the largest ``n_A`` minus at the smallest: 0 for a learner that ignores the
+    counts, ``(n − 2) / n`` for one that answers in proportion to them."""
+    return float(curve[-1] - curve[0])
+
+
+def recency_pair(model, task: ClassificationTask, n_prompts: int, seed: int, hooks_for=None) -> tuple[float, float]:
+    """Mean ``p_A`` on ambiguous queries with ``n_A = n / 2`` when every A demonstration comes
+    first, and when they all come last."""
+    out = []
+    for i, order in enumerate(("A_first", "A_last")):
+        prompts = task.probe(n_prompts, np.random.default_rng([seed, 100 + i]), n_a=task.n_demos // 2,
+                             order=order, query="ambiguous")
+        hooks = hooks_for(prompts) if hooks_for else None
+        out.append(float(query_hits(model, prompts, hooks)["p_a"].mean()))
+    return out[0], out[1]
+
+
+def recency_bias(pair: tuple[float, float]) -> float:
+    """``p_A`` with A last minus with A first: positive when later demonstrations weigh more."""
+    return float(pair[1] - pair[0])
+
+
+@torch.no_grad()
+def position_weights(model, task: ClassificationTask, heads, n_prompts: int = 500, seed: int = 7) -> dict:
+    """For each head, the inverse of its mean attention from the last token on each label
+    position, normalised to mean one: the factors that make its attention on the label positions
+    flat in position on average. Calibrated on random-order prompts (where position says
+    nothing about the class) with ambiguous queries (content-free: the query favours no
+    demonstration), drawn from their own seed."""
+    prompts = task.probe(n_prompts, np.random.default_rng([seed, 999]), query="ambiguous")
+    _, acts = model(torch.from_numpy(prompts.tokens), cache=True)
+    lab, N = task.label_positions, task.query_position
+    weights = {}
+    for layer, head in heads:
+        mean = acts[f"blocks.{layer}.attn.pattern"][:, head, N, lab].double().mean(0)
+        w = 1 / mean.clamp_min(1e-12)
+        weights[(layer, head)] = (w / w.mean()).numpy()
+    return weights
+
+
+def reweighting_hooks(task: ClassificationTask, prompts: ClassificationPrompts, heads, *,
+                      balance: bool = False, position: dict | None = None) -> dict:
+    """Forward hooks that re-weight the located heads' attention from the last token on the label
+    positions, keeping its total: ``balance`` gives each label (read from the prompt's own label
+    tokens) the same share; ``position`` multiplies position ``j`` by ``position[(layer, head)][j]``."""
+    lab, N = torch.from_numpy(task.label_positions), task.query_position
+    labels = prompts.targets[:, :-1]
+    is_first = torch.from_numpy(labels == labels[:, :1]).double()             # [B, n] same label as demo 0
+    by_layer: dict[int, list[int]] = {}
+    for layer, head in heads:
+        by_layer.setdefault(int(layer), []).append(int(head))
+
+    def make(layer, hs):
+        def hook(pattern):
+            pattern = pattern.clone()
+            for h in hs:
+                a = pattern[:, h, N, lab].double()                           # [B, n]
+                total = a.sum(-1, keepdim=True)
+                if position is not None:
+                    a = a * torch.from_numpy(np.asarray(position[(layer, h)]))
+                if balance:
+                    first = (a * is_first).sum(-1, keepdim=True)
+                    second = (a * (1 - is_first)).sum(-1, keepdim=True)
+                    a = torch.where(is_first > 0, a / first.clamp_min(1e-30), a / second.clamp_min(1e-30)) / 2
+                a = a / a.sum(-1, keepdim=True).clamp_min(1e-30) * total
+                pattern[:, h, N, lab] = a.to(pattern.dtype)
+            return pattern
+        return hook
+
+    return {f"blocks.{layer}.attn.pattern": make(layer, hs) for layer, hs in by_layer.items()}
+
+
+def reduction(before: float, after: float) -> float:
+    """The percentage by which a bias shrinks in size: ``100 (1 − |after| / |before|)``."""
+    if before == 0:
+        raise ValueError("a bias of exactly zero cannot be reduced")
+    return 100.0 * (1 - abs(after) / abs(before))
+
+
+# ---- the shallow merge heads --------------------------------------------------------------------
+
+@torch.no_grad()
+def merge_scores(model, task: ClassificationTask, prompts: ClassificationPrompts, layer: int = 0) -> dict:
+    """For each head of ``layer``: the mean attention from each label position on its own
+    demonstration's two items (``demo``), and from the last token on the query's two items
+    (``query``); ``[H]`` each."""
+    _, acts = model(torch.from_numpy(prompts.tokens), cache=True)
+    pattern = acts[f"blocks.{layer}.attn.pattern"].double()                  # [B, H, T, T]
+    lab = torch.from_numpy(task.label_positions)
+    demo = pattern[:, :, lab, lab - 3] + pattern[:, :, lab, lab - 2]          # [B, H, n]
+    N = task.query_position
+    query = pattern[:, :, N, N - 2] + pattern[:, :, N, N - 1]                # [B, H]
+    return {"demo": demo.mean((0, 2)).numpy(), "query": query.mean(0).numpy()}
