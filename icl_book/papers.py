@@ -279,3 +279,25 @@ HAN_2025 = {
     "order_sensitivity": PaperValue(None, "kernel regression is order invariant: it cannot explain order "
                                     "sensitivity (acknowledged)", "han2025kernel", "Sec. 6"),
 }
+
+
+YU_2024 = {
+    # Yu & Ananiadou, EMNLP 2024 (arXiv 2402.02872): sentence classification with semantically
+    # unrelated labels ("foo"/"bar") in GPT-2 large and Llama; numbers as the abstract states them.
+    "heads_fraction": PaperValue(0.01, "intervening in only 1 % of heads (the in-context heads)", "yu2024twotowers",
+                                 "abstract"),
+    "accuracy_before": PaperValue(0.876, "ICL accuracy 87.6 % before the intervention", "yu2024twotowers",
+                                  "abstract"),
+    "accuracy_after": PaperValue(0.244, "24.4 % after intervening in the in-context heads (below the binary "
+                                        "task's chance)", "yu2024twotowers", "abstract"),
+    "value_output_labels": PaperValue(None, "the value-output vectors at each label position contain substantial "
+                                            "information about the corresponding label", "yu2024twotowers",
+                                      "abstract"),
+    "two_towers": PaperValue(None, "query and key matrices compute the similarity between the last position and "
+                                   "each label position: two towers of a learned metric", "yu2024twotowers",
+                             "abstract"),
+    "majority_bias_reduction": PaperValue(22.0, "a mitigation reduces majority-label bias by 22 %",
+                                          "yu2024twotowers", "abstract"),
+    "recency_bias_reduction": PaperValue(17.0, "a mitigation reduces recency bias by 17 %", "yu2024twotowers",
+                                         "abstract"),
+}
