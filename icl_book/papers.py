@@ -300,4 +300,8 @@ YU_2024 = {
                                           "yu2024twotowers", "abstract"),
     "recency_bias_reduction": PaperValue(17.0, "a mitigation reduces recency bias by 17 %", "yu2024twotowers",
                                          "abstract"),
+    "majority_bias": PaperValue(None, "majority-label bias: more demonstrations of a label, more attention on it",
+                                "yu2024twotowers", "abstract"),
+    "recency_bias": PaperValue(None, "recency bias: later demonstrations get larger attention scores",
+                               "yu2024twotowers", "abstract"),
 }

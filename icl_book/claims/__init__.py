@@ -157,4 +157,4 @@ def markdown_table(chapter: str | None = None, store: ArtifactStore | None = Non
 
 
 # Each chapter registers its claims when its module is imported, in the book's order.
-from . import ch0, ginc, retrieval, spinglass, kernel_regression  # noqa: E402,F401  (registration is the import)
+from . import ch0, ginc, retrieval, spinglass, kernel_regression, locate_project  # noqa: E402,F401  (registration is the import)
