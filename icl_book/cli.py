@@ -185,7 +185,10 @@ def _claims(as_json: bool, store: ArtifactStore) -> int:
 
 
 def _fail(code: int, message: str) -> int:
-    print(f"icl-book: error: {message}", file=sys.stderr)
+    try:
+        print(f"icl-book: error: {message}", file=sys.stderr)
+    except OSError:  # stderr is closed too (icl-book list 2>&1 | head)
+        pass
     return code
 
 

@@ -56,14 +56,17 @@ def test_a_generated_notebook_shows_the_glued_values_where_the_prose_uses_them(t
     md = tmp_path / "tiny.md"
     md.write_text('---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n'
                   'kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n'
-                  '# Tiny\n\n```{code-cell} ipython3\nfrom icl_book.book import glue\n'
+                  '# Tiny\n\nThe answer, {glue:text}`tiny-later`, is glued below this paragraph.\n\n'
+                  '```{code-cell} ipython3\nfrom icl_book.book import glue\n'
                   'glue("tiny-pi", 3.14159, display=False)\nglue("tiny-n", 12345, display=False)\n'
                   'glue("tiny-who", "two cores", display=False)\n```\n\n'
                   'Pi is {glue:text}`tiny-pi:.2f`, $n =$ {glue:text}`tiny-n:,` on {glue:text}`tiny-who`.\n\n'
-                  '+++\n\nA cell with no value stays Markdown.\n')
+                  '+++\n\nA cell with no value stays Markdown.\n\n'
+                  '```{code-cell} ipython3\nglue("tiny-later", 42, display=False)\n```\n')
     nb = colab.notebook(md)
-    assert [c.cell_type for c in nb.cells] == ["markdown", "code", "code", "markdown"]
+    assert [c.cell_type for c in nb.cells] == ["code", "code", "code", "markdown", "code"]
     assert nb.cells[2].metadata["cellView"] == "form"
     NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
-    shown = nb.cells[2].outputs[0]["data"]["text/markdown"]
-    assert shown == "Pi is 3.14, $n =$ 12,345 on two cores."
+    shown = [c.outputs[0]["data"]["text/markdown"] for c in nb.cells if "prose(" in c.source]
+    assert shown == ["# Tiny\n\nThe answer, 42, is glued below this paragraph.",
+                     "Pi is 3.14, $n =$ 12,345 on two cores."]
