@@ -29,9 +29,10 @@ import torch
 import torch.nn.functional as F
 import transformers
 from torch import nn
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import GPT2LMHeadModel
 
 from icl_book.store import atomic_write, cpu_name, dump_json, git_commit
+from icl_book.models.gpt2 import gpt2_from
 from icl_book.models.transformer import Transformer, TransformerConfig
 
 # The GINC paper's model (Xie et al. 2022): a 4-layer GPT-2 of width 768 over a 51-token
@@ -62,37 +63,9 @@ def build_models(spec: dict, hf_activation: str, seed: int) -> tuple[Transformer
     ours = Transformer(TransformerConfig(
         n_layer=spec["n_layer"], n_head=spec["n_head"], d_model=spec["d_model"], n_ctx=spec["n_ctx"],
         vocab_size=spec["vocab_size"], dropout=0.0, tie_embeddings=True))
-    hf_cfg = GPT2Config(
-        vocab_size=spec["vocab_size"], n_positions=spec["n_ctx"], n_embd=spec["d_model"],
-        n_layer=spec["n_layer"], n_head=spec["n_head"], n_inner=None,  # None: 4 * width, as ours
-        activation_function=hf_activation, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-        layer_norm_epsilon=1e-5, tie_word_embeddings=True, use_cache=False,
-        bos_token_id=None, eos_token_id=None,  # GPT-2's 50256 lies outside a 51-token vocabulary
-        attn_implementation="sdpa")  # the fused attention ours uses too, on every device
-    hf = GPT2LMHeadModel(hf_cfg)
+    hf = gpt2_from(ours, activation=hf_activation)   # the fused attention ours uses too, on every device
     assert hf.config._attn_implementation == "sdpa", hf.config._attn_implementation
-    assert hf.lm_head.weight is hf.transformer.wte.weight, "HF GPT-2 did not tie its embeddings"
-    copy_into_hf(ours, hf)
-    return ours, hf
-
-
-@torch.no_grad()
-def copy_into_hf(ours: Transformer, hf: GPT2LMHeadModel):
-    """Give HF our weights, so both start from the same point and compute the same function."""
-    t = hf.transformer
-    t.wte.weight.copy_(ours.embed.weight)
-    t.wpe.weight.copy_(ours.pos.weight)
-    for b, h in zip(ours.blocks, t.h):
-        for theirs, mine in ((h.ln_1, b.ln1), (h.ln_2, b.ln2)):
-            theirs.weight.copy_(mine.weight)
-            theirs.bias.copy_(mine.bias)
-        # HF's Conv1D stores its weight as [in, out]; nn.Linear as [out, in].
-        for conv, lin in ((h.attn.c_attn, b.attn.qkv), (h.attn.c_proj, b.attn.out),
-                          (h.mlp.c_fc, b.mlp.fc), (h.mlp.c_proj, b.mlp.proj)):
-            conv.weight.copy_(lin.weight.T)
-            conv.bias.copy_(lin.bias)
-    t.ln_f.weight.copy_(ours.ln_f.weight)
-    t.ln_f.bias.copy_(ours.ln_f.bias)
+    return ours, hf.train()
 
 
 class NextTokenLoss(nn.Module):

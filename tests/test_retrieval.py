@@ -352,7 +352,7 @@ def test_lasso_and_omp_recover_a_sparse_vector_where_least_squares_cannot():
     assert ((ws != 0).sum(1) == 3).all()
     ctx, y_ctx, xq, yq = xs[:, :12], ys[:, :12], xs[:, 12], ys[:, 12].double()
     err = {name: ((f(ctx, y_ctx, xq) - yq) ** 2).mean().item() / 3
-           for name, f in {"ls": least_squares, "lasso": lasso(1e-3, iters=2000),
+           for name, f in {"ls": least_squares, "lasso": lasso(1e-3),
                            "omp": orthogonal_matching_pursuit(3)}.items()}
     assert err["ls"] > 0.3                  # 12 equations, 20 unknowns: the min-norm solution misses
     assert err["lasso"] < 0.05 and err["omp"] < err["ls"], err
