@@ -153,3 +153,37 @@ register(ClaimSpec(
     paper=RAVENTOS_2023["above"], profile="cpu", source="taskdiv-m256-cpu",
     compute=lambda r: 1 / _td_distance_ratio(r),
     judge=below(0.5, 1.0)))
+
+
+def paper_comparison(results: dict) -> str:
+    """The chapter's table of every number the paper reports beside ours, as Markdown, read from
+    the ``spinglass-cpu`` results (the chapter recomputes each one and asserts the two agree)."""
+    c, hm = _sg(results, "checks"), _sg(results, "heat_map")
+
+    def span(values, fmt):
+        return f"{min(values):{fmt}}–{max(values):{fmt}}"
+
+    def paper_span(key, fmt):
+        return span((LI_2025_VALUES[key].low, LI_2025_VALUES[key].high), fmt)
+
+    rows = ["| quantity | setting | ours | paper |", "|---|---|---|---|"]
+    for P, key, fmt, setting in ((10, "few_task_loss", ".2f", "$D = 10$, $N = 100$, $P = 10$, 300 epochs"),
+                                 (1000, "many_task_loss", ".3f", "$P = 1000$, same")):
+        losses = c["few_many"][str(P)]["test_loss"]
+        rows.append(f"| test loss, {'few' if P == 10 else 'many'} tasks | {setting} | {_sg_mean(losses):{fmt}} "
+                    f"({span(losses, fmt)}, {len(losses)} seeds) | {LI_2025_VALUES[key].value:{fmt}} |")
+    m = c["marginals"]
+    rows.append(f"| diagonal means, message passing | $D = 10$, $P = 5000$, $\\lambda_0 = 0.01$ | "
+                f"{span(m['diag_mean'], '.3f')} (exact: {span(m['exact_diag_mean'], '.3f')}) "
+                f"| {paper_span('mp_diag_mean', '.2f')} |")
+    rows.append(f"| diagonal variances, message passing | same | {span(m['diag_var'], '.3f')} "
+                f"| {paper_span('mp_diag_var', '.3f')} |")
+    zero = dict(zip(c["zero_modes"]["Ps"], c["zero_modes"]["fraction"]))
+    for P, v in LI_2025["zero_mode_fraction"].items():
+        rows.append(f"| zero-mode fraction | $D = 20$, $N = 100$, $P = {P}$ | {zero[P]:.3f} | {v:.3f} |")
+    row = dict(zip(hm["Ps"], hm["mean"][hm["Ns"].index(100)]))
+    mp_row = dict(zip(hm["mp_row"]["Ps"], hm["mp_row"]["mean"]))
+    for P, v in LI_2025["contrast_ratio_N100"].items():
+        rows.append(f"| contrast ratio | $D = 20$, $N = 100$, $\\lambda_0 = 1$, $P = {P}$ | {row[P]:.2f} "
+                    f"(message passing {mp_row[P]:.2f}) | {v:.2f} |")
+    return "\n".join(rows)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
+from typing import Callable
 
 import numpy as np
 import torch
@@ -85,17 +86,19 @@ def validation_loss(model, task: GINCTask, batch: int = 16) -> float:
     return total / count
 
 
-def accuracy_grid(model, task: GINCTask, concepts: str = "pretrain", bayes: bool = True) -> dict:
+def accuracy_grid(model, task: GINCTask, concepts: str = "pretrain", bayes: bool = True,
+                  seed: Callable[[int, int], int] = lambda k, n: EVAL_SEED + 100 * k + n) -> dict:
     """In-context accuracy of the model and of the exact Bayes predictive on the same prompts,
     for every (k, n); a cell whose prompts exceed the model's context is None. ``model=None``
-    scores the exact predictive alone, ``bayes=False`` the model alone."""
+    scores the exact predictive alone, ``bayes=False`` the model alone. ``seed(k, n)`` seeds the
+    prompts of each cell."""
     ginc = build_hmms(task.hmm)
     ctx = _context(model) if model is not None else 0
     shape = (len(task.eval_k), len(task.eval_n))
     acc, bayes_acc, mass = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     for i, k in enumerate(task.eval_k):
         for j, n in enumerate(task.eval_n):
-            prompts = make_prompts(ginc, k, n, task.eval_prompts, seed=EVAL_SEED + 100 * k + n, concepts=concepts)
+            prompts = make_prompts(ginc, k, n, task.eval_prompts, seed=seed(k, n), concepts=concepts)
             if not bayes:
                 pass
             elif task.hmm.random_tokens:
@@ -135,45 +138,35 @@ def order_sensitivity(model, ginc, k: int = 10, n: int = 4, n_sets: int = 20, n_
     return out
 
 
-_ANALYSIS_CACHE: dict[tuple, dict] = {}
-
-
 UNSEEN_KINDS = ("unseen", "released_code_unseen")
 
 
-def _bayes_analysis(task: GINCTask, n_prompts: int) -> dict:
+def exact_analysis(task: GINCTask, n_prompts: int) -> dict:
     """The exact predictive on the prompts of ``shipped_analysis``: the same for every model
-    trained on ``task``, so it is computed once per process."""
-    key = ("bayes", task, n_prompts)
-    if key not in _ANALYSIS_CACHE:
-        _ANALYSIS_CACHE[key] = {
-            "order": order_sensitivity(None, build_hmms(task.hmm), epsilon=task.bayes_epsilon),
+    trained on ``task``."""
+    return {"order": order_sensitivity(None, build_hmms(task.hmm), epsilon=task.bayes_epsilon),
             "unseen": {kind: accuracy_grid(None, replace(task, eval_prompts=n_prompts), concepts=kind)
                        for kind in UNSEEN_KINDS}}
-    return _ANALYSIS_CACHE[key]
 
 
-def shipped_analysis(store, name: str, n_prompts: int = 200, bayes: bool = True) -> dict:
-    """What the chapter and its claims measure on a shipped model beyond its training-time
+def stored_task(results: dict) -> GINCTask:
+    """The ``GINCTask`` a GINC artifact was trained on, rebuilt from its results."""
+    t = results["task"]
+    return GINCTask(**{**t, "hmm": GINCConfig(**t["hmm"]), "eval_k": tuple(t["eval_k"]), "eval_n": tuple(t["eval_n"])})
+
+
+def shipped_analysis(store, name: str, n_prompts: int = 200, exact: dict | None = None) -> dict:
+    """What the chapter and its claims measure on a stored model beyond its training-time
     evaluation: the order sensitivity (k = 10, 4 examples) and the accuracy grid on prompts from
     unseen concepts, both as the paper describes them (``unseen``) and as its released code made
-    them (``released_code_unseen``). With ``bayes`` the exact predictive's results on the same
-    prompts sit beside the model's (the claims need only the model's). Computed once per process
-    for each verified weight file."""
-    results = store.results(name)
-    task = GINCTask(**{**results["task"], "hmm": GINCConfig(**results["task"]["hmm"]),
-                       "eval_k": tuple(results["task"]["eval_k"]), "eval_n": tuple(results["task"]["eval_n"])})
-    key = (str(store.root), name, store.entry(name)["files"]["weights.safetensors"], n_prompts)
-    if key not in _ANALYSIS_CACHE:
-        model = store.model(name).eval()
-        small = replace(task, eval_prompts=n_prompts)
-        _ANALYSIS_CACHE[key] = {
-            "order": order_sensitivity(model, build_hmms(task.hmm), epsilon=task.bayes_epsilon, bayes=False),
-            "unseen": {kind: accuracy_grid(model, small, concepts=kind, bayes=False) for kind in UNSEEN_KINDS},
-        }
-    out = _ANALYSIS_CACHE[key]
-    if bayes:
-        exact = _bayes_analysis(task, n_prompts)
+    them (``released_code_unseen``). With ``exact`` (``exact_analysis`` of the model's task) the
+    exact predictive's results on the same prompts sit beside the model's."""
+    task = stored_task(store.results(name))
+    model = store.model(name).eval()
+    out = {"order": order_sensitivity(model, build_hmms(task.hmm), epsilon=task.bayes_epsilon, bayes=False),
+           "unseen": {kind: accuracy_grid(model, replace(task, eval_prompts=n_prompts), concepts=kind, bayes=False)
+                      for kind in UNSEEN_KINDS}}
+    if exact is not None:
         out = {"order": {**out["order"], "bayes": exact["order"]["bayes"]},
                "unseen": {kind: {**out["unseen"][kind], "bayes": exact["unseen"][kind]["bayes"],
                                  "bayes_mass_on_true_concept": exact["unseen"][kind]["bayes_mass_on_true_concept"]}
@@ -299,22 +292,31 @@ def _ablation(cpu_task: GINCTask, smoke_task: GINCTask, paper_task: GINCTask, wh
     }
 
 
+def model_label(exp: Experiment) -> tuple[str, str]:
+    """(the book's label, the paper's short name) of a GINC model experiment, from its cpu model."""
+    cfg = exp.profile("cpu").model
+    return ("LSTM", "LSTM") if isinstance(cfg, LSTMConfig) else (f"Transformer, {cfg.n_layer} layers", f"{cfg.n_layer}L")
+
+
 def _experiment(name: str, summary: str, profiles: dict[str, Profile]) -> Experiment:
     return Experiment(name, "ginc", summary, profiles, ginc_problem, evaluate_ginc)
 
 
-GINC_EXPERIMENTS = (
+# The paper's model comparison (and the 4-layer model at the deep models' cpu budget), then its ablations.
+MODEL_EXPERIMENTS = (
     _experiment("ginc-4l", "GINC: a 4-layer transformer (Xie et al. 2022)", _transformer(4, 3000)),
-    _experiment("ginc-12l", "GINC: a 12-layer transformer (Xie et al. 2022)",
-                _transformer(12, DEEP_CPU_STEPS, DEEP_CPU_NOTE)),
-    _experiment("ginc-16l", "GINC: a 16-layer transformer (Xie et al. 2022)",
-                _transformer(16, DEEP_CPU_STEPS, DEEP_CPU_NOTE)),
     # No paper profile: at the paper's scale every depth has the paper's one budget (ginc-4l paper).
     _experiment("ginc-4l-short", "GINC: a 4-layer transformer at the 12- and 16-layer models' cpu budget",
                 {name: p for name, p in _transformer(
                     4, DEEP_CPU_STEPS, "the 12- and 16-layer models' budget, for a comparison of depth at "
                                        "one budget").items() if name != "paper"}),
+    _experiment("ginc-12l", "GINC: a 12-layer transformer (Xie et al. 2022)",
+                _transformer(12, DEEP_CPU_STEPS, DEEP_CPU_NOTE)),
+    _experiment("ginc-16l", "GINC: a 16-layer transformer (Xie et al. 2022)",
+                _transformer(16, DEEP_CPU_STEPS, DEEP_CPU_NOTE)),
     _experiment("ginc-lstm", "GINC: an LSTM (Xie et al. 2022)", _lstm()),
+)
+ABLATION_EXPERIMENTS = (
     _experiment("ginc-single-concept", "GINC ablation: pretraining on one concept (Xie et al. 2022)",
                 _ablation(_hmm(CPU_TASK, single_concept=True), _hmm(SMOKE_TASK, single_concept=True),
                           _hmm(PAPER_TASK, single_concept=True), "pretraining documents from concept 0 only")),
@@ -345,13 +347,19 @@ class GINCAnalysis:
 def compute_analysis(p: Profile) -> dict:
     """``shipped_analysis`` of each model (model and exact predictor), with the sha256 of the
     weights it measured, so that a chapter can refuse an analysis of older weights. It reads the
-    models the package ships (minutes on two cores), so the scorecard and the chapter need not."""
-    from ..store import PACKAGE_STORE, ArtifactStore
+    models of the store it is run against (``$ICL_BOOK_ARTIFACTS``, else the package's), minutes
+    on two cores, so the scorecard and the chapter need not. The exact predictor runs once per task."""
+    from ..store import ArtifactStore
 
-    store = ArtifactStore(PACKAGE_STORE)
-    return {name: {**shipped_analysis(store, name, p.task.n_prompts),
-                   "weights_sha256": store.entry(name)["files"]["weights.safetensors"]}
-            for name in p.task.models}
+    store, exact = ArtifactStore(), {}
+    out = {}
+    for name in p.task.models:
+        task = stored_task(store.results(name))
+        if task not in exact:
+            exact[task] = exact_analysis(task, p.task.n_prompts)
+        out[name] = {**shipped_analysis(store, name, p.task.n_prompts, exact[task]),
+                     "weights_sha256": store.entry(name)["files"]["weights.safetensors"]}
+    return out
 
 
 GINC_ANALYSIS = Experiment(
@@ -360,4 +368,4 @@ GINC_ANALYSIS = Experiment(
     {"cpu": Profile(GINCAnalysis(), None, None, note="the shipped cpu models, 20 sets of 4 examples in 24 "
                                                       "orders, 200 unseen-concept prompts per (k, n)")},
     None, None, compute=compute_analysis)
-GINC_EXPERIMENTS = (*GINC_EXPERIMENTS, GINC_ANALYSIS)
+GINC_EXPERIMENTS = (*MODEL_EXPERIMENTS, *ABLATION_EXPERIMENTS, GINC_ANALYSIS)

@@ -249,19 +249,25 @@ def interpolation_peak(s: SpinGlassStudy) -> dict:
     return out
 
 
+def few_many_runs(Ps, d: int, N: int, test, n_seeds: int, seed: int) -> dict:
+    """The paper's few-versus-many-tasks experiment: for each number of tasks ``P``, ``n_seeds``
+    runs of the paper's training (a fresh training set from ``step_generator(seed, 10 + r)`` and
+    a fresh initialisation per run ``r``), each scored on ``test``: ``{P: [TrainingResult]}``."""
+    return {P: [train_linear_attention(sample_prompts(P, d, N, step_generator(seed, 10 + r)), test,
+                                       GradientTrainingConfig(), generator=torch.Generator().manual_seed(r))
+                for r in range(n_seeds)]
+            for P in Ps}
+
+
 def few_many_and_marginals(s: SpinGlassStudy) -> dict:
     """The chapter's cheap checks against the paper's numbers, stored so that claims can read
     them: few versus many tasks, the message-passing marginals, the zero-mode fractions.
     The chapter recomputes each of them on its own page and asserts that they agree."""
     d, N = s.few_many_d, s.few_many_N
     test = sample_prompts(s.n_test, d, N, step_generator(s.seed, 2))
-    few_many = {}
-    for P in s.few_many_Ps:
-        runs = [train_linear_attention(sample_prompts(P, d, N, step_generator(s.seed, 10 + seed)), test,
-                                       GradientTrainingConfig(), generator=torch.Generator().manual_seed(seed))
-                for seed in range(s.few_many_seeds)]
-        few_many[str(P)] = {"test_loss": [float(r.test_loss[-1]) for r in runs],
-                            "contrast_ratio": [float(contrast_ratio(r.W)) for r in runs]}
+    few_many = {str(P): {"test_loss": [float(r.test_loss[-1]) for r in runs],
+                         "contrast_ratio": [float(contrast_ratio(r.W)) for r in runs]}
+                for P, runs in few_many_runs(s.few_many_Ps, d, N, test, s.few_many_seeds, s.seed).items()}
     train = sample_prompts(s.marginals_P, d, N, step_generator(s.seed, 1))
     sg = spin_glass_of(train, s.marginals_lam0)
     mp, exact = message_passing(sg, s.beta), boltzmann_gaussian(sg, s.beta)
