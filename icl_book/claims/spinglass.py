@@ -132,27 +132,19 @@ def _td_excess_over_ridge(r: dict) -> float:
     return _sg_mean([t - b for t, b in zip(c["transformer"]["mean"], c["ridge"]["mean"])])
 
 
-register(ClaimSpec(
-    id="taskdiv.small-pool-follows-dmmse", chapter="spinglass",
-    statement="With a pool of 4 tasks, the transformer's predictions on fresh tasks sit closer to dMMSE than "
-              "to ridge: distance to dMMSE over distance to ridge.",
-    paper=RAVENTOS_2023["below"], profile="cpu", source="taskdiv-m4-cpu", compute=_td_distance_ratio,
-    judge=below(0.5, 1.0)))
-
-register(ClaimSpec(
-    id="taskdiv.infinite-pool-matches-ridge", chapter="spinglass",
-    statement="With a fresh task for every prompt, the transformer's normalised error on fresh tasks exceeds "
-              "ridge's (the Bayes error) by this much, averaged over prompt positions.",
-    paper=RAVENTOS_2023["above"], profile="cpu", source="taskdiv-minf-cpu", compute=_td_excess_over_ridge,
-    judge=at_most(0.02, 0.1)))
-
-register(ClaimSpec(
-    id="taskdiv.large-pool-beyond-dmmse", chapter="spinglass",
-    statement="With a pool of 256 tasks, the transformer's predictions on fresh tasks sit closer to ridge than "
-              "to dMMSE: distance to ridge over distance to dMMSE.",
-    paper=RAVENTOS_2023["above"], profile="cpu", source="taskdiv-m256-cpu",
-    compute=lambda r: 1 / _td_distance_ratio(r),
-    judge=below(0.5, 1.0)))
+for _id, _statement, _paper, _source, _compute, _judge in (
+    ("small-pool-follows-dmmse", "With a pool of 4 tasks, the transformer's predictions on fresh tasks sit closer to "
+     "dMMSE than to ridge: distance to dMMSE over distance to ridge.", RAVENTOS_2023["below"], "taskdiv-m4-cpu",
+     _td_distance_ratio, below(0.5, 1.0)),
+    ("infinite-pool-matches-ridge", "With a fresh task for every prompt, the transformer's normalised error on fresh "
+     "tasks exceeds ridge's (the Bayes error) by this much, averaged over prompt positions.", RAVENTOS_2023["above"],
+     "taskdiv-minf-cpu", _td_excess_over_ridge, at_most(0.02, 0.1)),
+    ("large-pool-beyond-dmmse", "With a pool of 256 tasks, the transformer's predictions on fresh tasks sit closer to "
+     "ridge than to dMMSE: distance to ridge over distance to dMMSE.", RAVENTOS_2023["above"], "taskdiv-m256-cpu",
+     lambda r: 1 / _td_distance_ratio(r), below(0.5, 1.0)),
+):
+    register(ClaimSpec(id=f"taskdiv.{_id}", chapter="spinglass", statement=_statement, paper=_paper, profile="cpu",
+                       source=_source, compute=_compute, judge=_judge))
 
 
 def paper_comparison(results: dict) -> str:

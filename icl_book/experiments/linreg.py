@@ -89,6 +89,15 @@ def regression_profiles(tasks: dict[str, LinearRegressionTask], shapes: dict[str
             for name, task in tasks.items()}
 
 
+# Garg et al.'s optimiser and budget (without their curriculum), and the cpu recipe of our regressions.
+GARG_PAPER_TRAIN = TrainConfig(steps=500_000, batch_size=64, lr=1e-4, warmup_steps=1000, schedule="constant",
+                               log_every=1000, checkpoint_every=10_000)
+
+
+def regression_cpu_train(steps: int) -> TrainConfig:
+    return TrainConfig(steps=steps, batch_size=64, lr=1e-3, warmup_steps=200, log_every=100, checkpoint_every=1000)
+
+
 def _linreg_profiles() -> dict[str, Profile]:
     return regression_profiles(
         tasks={"smoke": LinearRegressionTask(d=2, n_points=6, y_carries_x=True),
@@ -97,10 +106,7 @@ def _linreg_profiles() -> dict[str, Profile]:
         shapes={"smoke": (2, 2, 32), "cpu": (3, 4, 64), "paper": (12, 8, 256)},
         trains={"smoke": TrainConfig(steps=400, batch_size=64, lr=3e-3, warmup_steps=40, log_every=50,
                                      checkpoint_every=200),
-                "cpu": TrainConfig(steps=6000, batch_size=64, lr=1e-3, warmup_steps=200, log_every=100,
-                                   checkpoint_every=1000),
-                "paper": TrainConfig(steps=500_000, batch_size=64, lr=1e-4, warmup_steps=1000, schedule="constant",
-                                     log_every=1000, checkpoint_every=10_000)},
+                "cpu": regression_cpu_train(6000), "paper": GARG_PAPER_TRAIN},
         eval_prompts={"smoke": 500, "cpu": 2000, "paper": 2000},
         notes={"cpu": "d = 5 and 3 layers of width 64 instead of d = 20 and 12 layers of width 256; "
                       "6,000 steps and no curriculum instead of 500,000 steps with one; y tokens "

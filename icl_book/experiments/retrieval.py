@@ -28,7 +28,8 @@ from ..tasks import LinearRegressionTask
 from ..tasks.retrieval import RetrievalPrompts, RetrievalTask
 from ..train import EVAL_STREAM, TrainConfig, seed_for
 from .base import Experiment, Profile
-from .linreg import RegressionProblem, eval_prompts, model_errors, regression_profiles, summarise
+from .linreg import (GARG_PAPER_TRAIN, RegressionProblem, eval_prompts, model_errors, regression_cpu_train,
+                     regression_profiles, summarise)
 
 
 class RetrievalProblem:
@@ -200,10 +201,7 @@ def _sparse_profiles() -> dict[str, Profile]:
         shapes={"smoke": (2, 2, 32), "cpu": (3, 4, 64), "paper": (12, 8, 256)},
         trains={"smoke": TrainConfig(steps=300, batch_size=64, lr=3e-3, warmup_steps=30, log_every=50,
                                      checkpoint_every=150),
-                "cpu": TrainConfig(steps=5000, batch_size=64, lr=1e-3, warmup_steps=200, log_every=100,
-                                   checkpoint_every=1000),
-                "paper": TrainConfig(steps=500_000, batch_size=64, lr=1e-4, warmup_steps=1000, schedule="constant",
-                                     log_every=1000, checkpoint_every=10_000)},
+                "cpu": regression_cpu_train(5000), "paper": GARG_PAPER_TRAIN},
         eval_prompts={"smoke": 300, "cpu": 2000, "paper": 5000},
         notes={"cpu": "d = 10 (Garg et al.: 20), s = 3; 3 layers of width 64 and 5,000 steps instead of "
                       "12 layers of width 256 and 500,000; y tokens carry their x",
