@@ -10,14 +10,11 @@ with its provenance. Chapters load that artifact; they never train.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
-import torch
-
-from ..store import ArtifactStore, device_description, git_commit
+from ..store import ArtifactStore, git_commit
 from ..train import ConfigError, train, with_overrides
-from .base import PROFILES, Experiment, LanguageModelProblem, Profile, model_kind, run_computation
+from .base import PROFILES, Experiment, LanguageModelProblem, Profile, model_kind, provenance, run_computation
 from .ginc import GINC_EXPERIMENTS
 from .retrieval import RETRIEVAL_EXPERIMENTS
 from .classification import CLASSIFICATION_EXPERIMENTS
@@ -66,15 +63,9 @@ def run(name: str, profile: str, *, device: str = "cpu", resume: bool = False, f
                "train": p.train.to_dict(), "note": p.note, "history": result.metrics["history"],
                "evaluation": exp.evaluate(result.model, p),
                **({"curve": result.metrics["evals"]} if monitor is not None else {})}
-    provenance = {
-        "experiment": name, "profile": profile, "chapter": exp.chapter,
-        "command": command or f"icl-book train {name} --profile {profile}",
-        "commit": commit, "device": device_description(device),
-        "wall_time_s": round(result.wall_time_s, 1), "torch": torch.__version__,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "params": sum(t.numel() for t in result.model.parameters()),
-    }
+    made = provenance(exp, profile, command=command, commit=commit, device=device, wall_time_s=result.wall_time_s,
+                      params=sum(t.numel() for t in result.model.parameters()))
     store = store or ArtifactStore()
-    return store.save(artifact_name(name, profile), results=results, provenance=provenance,
+    return store.save(artifact_name(name, profile), results=results, provenance=made,
                       model=result.model.cpu(), model_spec={"kind": model_kind(p.model), "config": p.model.to_dict()})
 

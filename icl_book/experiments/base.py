@@ -85,23 +85,33 @@ def model_kind(config) -> str:
     return next(kind for kind, cls in MODEL_CONFIGS.items() if isinstance(config, cls))
 
 
+def provenance(exp: Experiment, profile: str, *, command: str | None, commit: str, device, wall_time_s: float,
+               params: int) -> dict:
+    """What the manifest records of how an artifact was made: by which command, from which commit,
+    on which device, in how long, when, and with how many parameters."""
+    import datetime as dt
+
+    from ..store import device_description
+
+    return {"experiment": exp.name, "profile": profile, "chapter": exp.chapter,
+            "command": command or f"icl-book train {exp.name} --profile {profile}",
+            "commit": commit, "device": device_description(device), "wall_time_s": round(wall_time_s, 1),
+            "torch": torch.__version__, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "params": params}
+
+
 def run_computation(exp: Experiment, profile: str, *, store, command: str | None = None) -> dict:
     """Run a results-only experiment (``exp.compute``) and store its results with provenance."""
-    import datetime as dt
     import time
 
-    from ..store import ArtifactStore, device_description, git_commit
+    from ..store import ArtifactStore, git_commit
 
     p = exp.profile(profile)
     commit = git_commit()
     t0 = time.perf_counter()
     results = {"experiment": exp.name, "profile": profile, "task": p.task.to_dict(), "note": p.note,
                "evaluation": exp.compute(p)}
-    provenance = {
-        "experiment": exp.name, "profile": profile, "chapter": exp.chapter,
-        "command": command or f"icl-book train {exp.name} --profile {profile}",
-        "commit": commit, "device": device_description("cpu"),
-        "wall_time_s": round(time.perf_counter() - t0, 1), "torch": torch.__version__,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "params": 0,
-    }
-    return (store or ArtifactStore()).save(f"{exp.name}-{profile}", results=results, provenance=provenance)
+    return (store or ArtifactStore()).save(
+        f"{exp.name}-{profile}", results=results,
+        provenance=provenance(exp, profile, command=command, commit=commit, device="cpu",
+                              wall_time_s=time.perf_counter() - t0, params=0))
