@@ -10,7 +10,7 @@ TORCH_INDEX = $(shell if ! command -v nvidia-smi >/dev/null 2>&1 && \
 	curl -fsS --max-time 5 -o /dev/null $(TORCH_CPU_INDEX)/torch/ 2>/dev/null; then \
 	echo "--index-url $(TORCH_CPU_INDEX)"; fi)
 
-.PHONY: book test install notebooks artifacts bench clean
+.PHONY: book test test-fast install notebooks artifacts bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ book: install
 # The whole suite: unit tests, a clean full book build with -W -n, and a real browser.
 test: install
 	$(BIN)/python -m pytest
+
+# The unit tests alone (no book build, no browser): what to run while editing the package.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" --durations=10
 
 # Regenerate the Colab notebooks (chapters/*.ipynb, no outputs) from the MyST sources; prose
 # with glued numbers becomes a cell that shows it with the numbers filled in (tools/colab_notebooks.py).
