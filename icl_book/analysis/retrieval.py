@@ -13,25 +13,37 @@ from ..tasks.retrieval import RetrievalPrompts, RetrievalTask
 
 
 @torch.no_grad()
-def attention_on_answer(model, task: RetrievalTask, prompts: RetrievalPrompts) -> dict[tuple[int, int], np.ndarray]:
+def attention_on_answer(model, task: RetrievalTask, prompts: RetrievalPrompts,
+                        batch_size: int = 100) -> dict[tuple[int, int], np.ndarray]:
     """For each head ``(layer, head)``: the mean over prompts, at the ``▷`` after ``n`` examples
     (``n = 0 .. n_examples``), of the head's attention on coordinate ``j*`` of the input just
-    before it, as a fraction of its attention on that whole input (fixed-length inputs)."""
+    before it, as a fraction of its attention on that whole input (fixed-length inputs).
+
+    Prompts run ``batch_size`` at a time, and a hook on each layer's pattern keeps only the
+    entries this needs: memory is one batch's attention, whatever the number of prompts."""
     if task.min_len is not None:
         raise ValueError("attention_on_answer reads fixed-length inputs (min_len = None)")
-    _, acts = model(torch.from_numpy(prompts.tokens), cache=True)
-    B = len(prompts.tokens)
-    rows = np.arange(B)[:, None]
-    cols = prompts.query[:, :, None] - task.d + np.arange(task.d)           # [B, n + 1, d] the inputs
-    mass = {}
-    for layer in range(model.cfg.n_layer):
-        pattern = acts[f"blocks.{layer}.attn.pattern"].numpy()    # [B, H, T, T]
-        for head in range(pattern.shape[1]):
-            on_input = pattern[rows[..., None], head, prompts.query[..., None], cols]   # [B, n + 1, d]
-            on_j = np.take_along_axis(on_input, np.broadcast_to(prompts.j_star[:, None, None],
-                                                                 on_input.shape[:2] + (1,)), 2)[..., 0]
-            mass[(layer, head)] = (on_j / on_input.sum(-1).clip(1e-12)).mean(0)
-    return mass
+    total: dict[tuple[int, int], np.ndarray] = {}
+    for start in range(0, len(prompts.tokens), batch_size):
+        sl = slice(start, start + batch_size)
+        query, j_star = prompts.query[sl], prompts.j_star[sl]
+        rows = np.arange(len(query))[:, None, None]
+        cols = query[:, :, None] - task.d + np.arange(task.d)                 # [B, n + 1, d] the inputs
+
+        def keep(layer):
+            def hook(pattern):                                             # [B, H, T, T]
+                p = pattern.double().numpy()
+                for head in range(p.shape[1]):
+                    on_input = p[rows, head, query[..., None], cols]          # [B, n + 1, d]
+                    on_j = np.take_along_axis(on_input, np.broadcast_to(j_star[:, None, None],
+                                                                         on_input.shape[:2] + (1,)), 2)[..., 0]
+                    share = (on_j / on_input.sum(-1).clip(1e-12)).sum(0)
+                    total[(layer, head)] = total.get((layer, head), 0.0) + share
+            return hook
+
+        model(torch.from_numpy(prompts.tokens[sl]),
+              hooks={f"blocks.{layer}.attn.pattern": keep(layer) for layer in range(model.cfg.n_layer)})
+    return {key: value / len(prompts.tokens) for key, value in total.items()}
 
 
 def best_head(mass: dict[tuple[int, int], np.ndarray]) -> tuple[int, int]:
