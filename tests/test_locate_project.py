@@ -119,6 +119,7 @@ def test_smoke_model_beats_chance_by_reading_the_label_counts(tmp_path):
     from icl_book import experiments
     from icl_book.train import train
 
+    torch.set_num_threads(1)   # small matrices: one thread is fastest, and a busy machine does not stall it
     exp = experiments.get("classify-proportional")
     p = exp.profile("smoke")
     result = train(exp.build_model(p), exp.problem(p), p.train, tmp_path, progress=False,
@@ -349,6 +350,8 @@ def test_hand_built_biases_follow_the_attention():
 def test_every_claim_passes_on_the_hand_built_circuit_and_fails_untrained():
     from icl_book.claims.locate_project import SPECS
     from icl_book.models.constructions import two_tower_transformer
+
+    torch.set_num_threads(1)
 
     task = ClassificationTask(n_clusters=8, cluster_size=4)     # a small vocabulary keeps the test quick
     results = {"task": task.to_dict()}
