@@ -55,7 +55,7 @@ def shown(path: str | Path) -> str:
     path = Path(path)
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, OSError):  # outside the current directory, or no current directory
         return str(path)
 
 
