@@ -61,18 +61,22 @@ def pretraining_predictive(ginc: GINC, tokens: np.ndarray, epsilon: float = 0.0,
     """The pretraining posterior predictive at the end of each prompt ``tokens [P, L]``.
 
     ``concepts`` is the mixture (default ``ginc.pretrain_mixture``, uniform prior); ``epsilon``
-    smooths its transitions. Prompts are processed ``chunk`` at a time to bound memory."""
+    smooths its transitions. Prompts are processed ``chunk`` at a time, so memory holds one chunk's
+    per-concept predictives, not every prompt's."""
     concepts = ginc.pretrain_mixture if concepts is None else np.atleast_1d(np.asarray(concepts))
     tokens = np.asarray(tokens)
     B = ginc.property_transitions[concepts][:, None]          # [C, 1, Q, Q]
     start = ginc.start[concepts][:, None]                     # [C, 1, S]
-    parts = [forward_filter(tokens[i:i + chunk], ginc.entity_transition, B, start, ginc.state_tokens,
-                            ginc.cfg.model_vocab_size, epsilon) for i in range(0, len(tokens), chunk)]
-    log_lik = np.concatenate([p[0] for p in parts], axis=1).T            # [P, C]
-    nxt = np.concatenate([p[1] for p in parts], axis=1)                  # [C, P, V + 1]
-    with np.errstate(invalid="ignore"):                                   # -inf - -inf: impossible prompt
+    log_lik, probs = np.empty((len(tokens), len(concepts))), np.empty((len(tokens), ginc.cfg.model_vocab_size))
+    for i in range(0, len(tokens), chunk):          # one chunk's per-concept predictives at a time
+        lik, nxt = forward_filter(tokens[i:i + chunk], ginc.entity_transition, B, start, ginc.state_tokens,
+                                  ginc.cfg.model_vocab_size, epsilon)          # [C, p], [C, p, V + 1]
+        log_lik[i:i + chunk] = lik.T
+        with np.errstate(invalid="ignore"):                                   # -inf - -inf: impossible prompt
+            post = np.exp(lik.T - logsumexp(lik.T, axis=1, keepdims=True))
+        probs[i:i + chunk] = np.einsum("pc,cpo->po", post, nxt)
+    with np.errstate(invalid="ignore"):
         posterior = np.exp(log_lik - logsumexp(log_lik, axis=1, keepdims=True))
-    probs = np.einsum("pc,cpo->po", posterior, nxt)
     possible = np.isfinite(log_lik).any(axis=1)
     prediction = np.where(possible, np.nan_to_num(probs, nan=-1.0).argmax(1), -1)
     return HMMPredictive(probs, prediction, posterior, log_lik, concepts)
