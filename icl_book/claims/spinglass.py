@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..experiments.spinglass import SPINGLASS, SPINGLASS_ARCH
 from ..papers import LI_2025, LI_2025_VALUES, RAVENTOS_2023
 from . import ClaimSpec, above, at_most, below, close_to, register, spreads, within
 
@@ -50,33 +51,37 @@ def _one_and(k: float, paper) -> tuple[float, float]:
     return spreads(paper, 1), spreads(paper, k)
 
 
+_S = SPINGLASS.profile("cpu").task     # the study the statements describe: their numbers are its settings
+_FEW, _MANY = min(_S.few_many_Ps), max(_S.few_many_Ps)
+_CURVE = f"D = {_S.curve_d}, P = {_S.curve_P:,}, λ0 = {_S.curve_lam0:g}"
 _ALPHA_STEP = 0.05   # the spacing of the paper's α grid near its peak: one grid point off is reproduced
 _SPINGLASS = "spinglass-cpu"
 for _id, _statement, _paper, _compute, _judge in (
-    ("zero-mode-fraction", "Zero-mode fraction of the Hessian at D = 20, N = 100: the largest difference from "
-     "the paper's five values.", LI_2025_VALUES["zero_mode_fraction"], _sg_zero_mode_gap, at_most(0.0005, 0.01)),
-    ("few-tasks-worse-than-zero", "With P = 10 tasks, gradient training leaves the weights random: test loss "
-     f"over that of predicting 0 (mean of 5 seeds; the paper's single run: {LI_2025_VALUES['few_task_loss'].value:.2f} "
-     "over 1.0).",
+    ("zero-mode-fraction", f"Zero-mode fraction of the Hessian at D = {_S.grid_d}, N = {_S.few_many_N}: the largest "
+     f"difference from the paper's {len(LI_2025['zero_mode_fraction'])} values.", LI_2025_VALUES["zero_mode_fraction"], _sg_zero_mode_gap, at_most(0.0005, 0.01)),
+    ("few-tasks-worse-than-zero", f"With P = {_FEW} tasks, gradient training leaves the weights random: test loss "
+     f"over that of predicting 0 (mean of {_S.few_many_seeds} seeds; the paper's single run: "
+     f"{LI_2025_VALUES['few_task_loss'].value:.2f} over 1.0).",
      LI_2025_VALUES["few_task_loss"],
-     lambda r: _sg_mean(_sg(r, "checks", "few_many", "10", "test_loss")) / _sg(r, "checks", "predict_zero"),
+     lambda r: _sg_mean(_sg(r, "checks", "few_many", str(_FEW), "test_loss")) / _sg(r, "checks", "predict_zero"),
      above(1.0, 0.8)),
-    ("many-tasks-loss", "With P = 1000 tasks, test loss of gradient training (mean of 5 seeds).",
-     LI_2025_VALUES["many_task_loss"], lambda r: _sg_mean(_sg(r, "checks", "few_many", "1000", "test_loss")),
+    ("many-tasks-loss", f"With P = {_MANY} tasks, test loss of gradient training (mean of {_S.few_many_seeds} seeds).",
+     LI_2025_VALUES["many_task_loss"], lambda r: _sg_mean(_sg(r, "checks", "few_many", str(_MANY), "test_loss")),
      close_to(LI_2025_VALUES["many_task_loss"], 0.02, 0.05)),
-    ("mp-diagonal-mean", "Message passing at P = 5000: mean of the diagonal weights.", LI_2025_VALUES["mp_diag_mean"],
+    ("mp-diagonal-mean", f"Message passing at P = {_S.marginals_P}: mean of the diagonal weights.", LI_2025_VALUES["mp_diag_mean"],
      lambda r: _sg_mean(_sg(r, "checks", "marginals", "diag_mean")),
      within(LI_2025_VALUES["mp_diag_mean"], 0.03)),
-    ("mp-diagonal-variance", "Message passing at P = 5000: mean variance of the diagonal weights.",
+    ("mp-diagonal-variance", f"Message passing at P = {_S.marginals_P}: mean variance of the diagonal weights.",
      LI_2025_VALUES["mp_diag_var"], lambda r: _sg_mean(_sg(r, "checks", "marginals", "diag_var")),
      within(LI_2025_VALUES["mp_diag_var"], 0.01)),
-    ("contrast-ratio-n100", "Contrast ratio of the Boltzmann mean at N = 100 (D = 20, λ0 = 1): the largest "
-     "difference from the paper's values at P = 100 … 1000.", LI_2025_VALUES["contrast_ratio_N100"], _sg_row_gap,
+    ("contrast-ratio-n100", f"Contrast ratio of the Boltzmann mean at N = {max(_S.grid_Ns)} (D = {_S.grid_d}, "
+     f"λ0 = {_S.grid_lam0:g}): the largest difference from the paper's values at "
+     f"P = {min(LI_2025['contrast_ratio_N100'])} … {max(LI_2025['contrast_ratio_N100'])}.", LI_2025_VALUES["contrast_ratio_N100"], _sg_row_gap,
      at_most(0.05, 0.15)),
-    ("mp-error-n20", "Test error of message passing at N = 20 (D = 20, P = 10⁴, λ0 = 0.01).",
+    ("mp-error-n20", f"Test error of message passing at N = {min(_S.curve_Ns)} ({_CURVE}).",
      LI_2025_VALUES["mp_error_N20"], lambda r: _sg_curve_at(r, "message_passing", 20),
      close_to(LI_2025_VALUES["mp_error_N20"], *_one_and(3, LI_2025_VALUES["mp_error_N20"]))),
-    ("mp-error-n200", "Test error of message passing at N = 200 (D = 20, P = 10⁴, λ0 = 0.01).",
+    ("mp-error-n200", f"Test error of message passing at N = {max(_S.curve_Ns)} ({_CURVE}).",
      LI_2025_VALUES["mp_error_N200"], lambda r: _sg_curve_at(r, "message_passing", 200),
      close_to(LI_2025_VALUES["mp_error_N200"], *_one_and(3, LI_2025_VALUES["mp_error_N200"]))),
     ("gd-error-n200", "Test error of gradient training at N = 200 (Adam 1e-3, weight decay 0.01, 5000 epochs).",
@@ -85,10 +90,10 @@ for _id, _statement, _paper, _compute, _judge in (
     ("peak-alpha", "Location α = P/D² of the interpolation peak of the merged model (no weight decay).",
      LI_2025_VALUES["peak_alpha"], lambda r: _sg_peak(r, "merged")[0],
      close_to(LI_2025_VALUES["peak_alpha"], _ALPHA_STEP, 3 * _ALPHA_STEP)),
-    ("peak-merged", "Height of the interpolation peak, merged model (mean test error of 10 repeats).",
+    ("peak-merged", f"Height of the interpolation peak, merged model (mean test error of {_S.peak_repeats} repeats).",
      LI_2025_VALUES["peak_merged"], lambda r: _sg_peak(r, "merged")[1],
      close_to(LI_2025_VALUES["peak_merged"], *_one_and(2, LI_2025_VALUES["peak_merged"]))),
-    ("peak-separate", "Height of the interpolation peak, separate W_q, W_k (mean test error of 10 repeats).",
+    ("peak-separate", f"Height of the interpolation peak, separate W_q, W_k (mean test error of {_S.peak_repeats} repeats).",
      LI_2025_VALUES["peak_separate"], lambda r: _sg_peak(r, "separate")[1],
      close_to(LI_2025_VALUES["peak_separate"], *_one_and(2, LI_2025_VALUES["peak_separate"]))),
     ("error-alpha-2", "Test error of the merged model at α = 2, past the peak.", LI_2025_VALUES["error_alpha_2"],
@@ -110,10 +115,12 @@ def _worse(v: float) -> str:
     return "reproduced" if v >= 1.5 else above(1.0, 1.0)(v)
 
 
-for _model, _label in (("softmax", "softmax attention"), ("transformer", "the book's transformer (2 layers, width 64)")):
+_A = SPINGLASS_ARCH.profile("cpu").task
+for _model, _label in (("softmax", "softmax attention"),
+                       ("transformer", f"the book's transformer ({_A.n_layer} layers, width {_A.d_model})")):
     register(ClaimSpec(
         id=f"spinglass.{_model}-vs-linear", chapter="spinglass",
-        statement=f"On the glass's prompts (D = 10, N = 100, P = 10⁴), test error of {_label} over that of "
+        statement=f"On the glass's prompts (D = {_A.d}, N = {max(_A.Ns)}, P = {_A.n_prompts:,}), test error of {_label} over that of "
                   f"linear attention: the paper finds it worse.",
         paper=LI_2025_VALUES[f"{_model}_ratio"], profile="cpu", source="spinglass-arch-cpu",
         compute=_arch_ratio(_model), judge=_worse))
