@@ -366,3 +366,32 @@ def test_every_claim_passes_on_the_hand_built_circuit_and_fails_untrained():
             assert spec.judge(1.0) == "not reproduced"
             continue
         assert spec.judge(bad) == "not reproduced", (spec.id, bad)
+
+
+# ---- the same functions on a Hugging Face GPT-2 ---------------------------------------------------
+
+def test_locate_runs_on_a_tiny_random_gpt2_read_into_the_book_transformer():
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(
+        vocab_size=60, n_positions=40, n_embd=24, n_layer=2, n_head=3, resid_pdrop=0.0, embd_pdrop=0.0,
+        attn_pdrop=0.0, bos_token_id=None, eos_token_id=None)).eval()
+    ours = L.transformer_from_gpt2(hf)
+    # foo/bar-style prompts: "x x : foo" demonstrations with two label words, then a query.
+    rng = np.random.default_rng(0)
+    foo, bar, colon = 50, 51, 52
+    labels = rng.integers(0, 2, size=(20, 4))
+    words = rng.integers(0, 40, size=(20, 5, 2))
+    rows = [np.concatenate([np.r_[words[b, i], colon, (foo, bar)[labels[b, i]]] for i in range(4)]
+                           + [np.r_[words[b, 4], colon]]) for b in range(20)]
+    tokens = torch.from_numpy(np.stack(rows))
+    with torch.no_grad():
+        assert torch.allclose(ours(tokens), hf(input_ids=tokens).logits, atol=1e-4)
+    w, w2 = torch.full((20,), foo), torch.full((20,), bar)
+    imp = L.importance(ours, tokens, w, w2, sources=True)
+    assert imp.head.shape == (20, 2, 3) and imp.source.shape == (20, 2, 3, tokens.shape[1])
+    assert np.allclose(imp.head, L.head_importance_loop(ours, tokens, w), atol=1e-4)
+    assert np.allclose(imp.source_ld.sum(-1), imp.head_ld, atol=1e-4)
+    with pytest.raises(ValueError, match="GPT-2"):
+        L.transformer_from_gpt2(transformers.LlamaForCausalLM(transformers.LlamaConfig(
+            vocab_size=10, hidden_size=8, intermediate_size=16, num_hidden_layers=1, num_attention_heads=2)))
