@@ -188,9 +188,13 @@ def kernel_controls(model, hmm: GINCConfig, a: KernelAnalysis, head: tuple[int, 
         vote = ka.head_votes(r.attention, ka.example_spans(k, n_demo), tokens[:, ka.example_spans(k, n_demo)[:, 0] + k - 1],
                              V1)[:, layer, h]
         ex, xt = split_prompts(tokens, k, n_demo)
-        bayes = np.nan_to_num(posterior_predictive(family, ex, xt).probs, nan=-1.0).argmax(1)
+        probs = posterior_predictive(family, ex, xt).probs
+        possible = np.isfinite(probs).all(1)           # a prompt impossible under every task has no posterior
+        bayes = np.where(possible, np.nan_to_num(probs, nan=-1.0).argmax(1), -1)
         return {"model": float(np.mean(r.prediction == labels)), "head_vote": float(np.mean(vote == labels)),
-                "bayes": float(np.mean(bayes == labels)), "head_vote_agreement": float(np.mean(vote == r.prediction))}
+                "bayes": float(np.mean(bayes == labels)), "head_vote_agreement": float(np.mean(vote == r.prediction)),
+                "bayes_impossible": float(np.mean(~possible)),
+                "bayes_on_possible": float(np.mean((bayes == labels)[possible])) if possible.any() else None}
 
     pool = make_prompts(ginc, k, a.control_pool, a.n_prompts, seed=a.seed + 1)
     base = ka.retrieve(pool.tokens, k, a.control_pool, n, "random")
