@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..models.gpt2 import transformer_from_gpt2  # noqa: F401  (re-exported for the real-LLM section)
 from ..tasks.classification import ClassificationPrompts, ClassificationTask
 
 
@@ -569,38 +570,3 @@ def report(model, task: ClassificationTask, *, n_prompts: int = 500, seed: int =
         "recency_reduction": reduction(rb, rb_after) if abs(rb) >= MIN_BIAS else float("nan"),
         "n_prompts": n_prompts, "seed": seed, "share": share,
     }
-
-
-# ---- a Hugging Face GPT-2, read into the book's transformer ------------------------------------
-
-@torch.no_grad()
-def transformer_from_gpt2(hf):
-    """The book's ``Transformer`` with the weights of a Hugging Face ``GPT2LMHeadModel`` (the reverse
-    of ``icl_book.models.gpt2.copy_weights``), so every function above runs on a real GPT-2 unchanged.
-    GPT-2 is this architecture: learned positions, pre-LN blocks, the tanh GELU, tied embeddings."""
-    from ..models import Transformer, TransformerConfig
-
-    c = hf.config
-    if getattr(c, "model_type", None) != "gpt2":
-        raise ValueError(f"transformer_from_gpt2 reads GPT-2 models, got model_type {getattr(c, 'model_type', None)!r}")
-    if c.activation_function not in ("gelu_new", "gelu_pytorch_tanh"):
-        raise ValueError(f"the book's MLP is the tanh GELU; this GPT-2 uses {c.activation_function!r}")
-    ours = Transformer(TransformerConfig(n_layer=c.n_layer, n_head=c.n_head, d_model=c.n_embd, n_ctx=c.n_positions,
-                                         vocab_size=c.vocab_size, d_mlp=c.n_inner, tie_embeddings=True))
-    t = hf.transformer
-    ours.embed.weight.copy_(t.wte.weight)
-    ours.pos.weight.copy_(t.wpe.weight)
-    for b, h in zip(ours.blocks, t.h):
-        for theirs, mine in ((h.ln_1, b.ln1), (h.ln_2, b.ln2)):
-            mine.weight.copy_(theirs.weight)
-            mine.bias.copy_(theirs.bias)
-            mine.eps = theirs.eps
-        # HF's Conv1D stores its weight as [in, out]; nn.Linear as [out, in].
-        for conv, lin in ((h.attn.c_attn, b.attn.qkv), (h.attn.c_proj, b.attn.out),
-                          (h.mlp.c_fc, b.mlp.fc), (h.mlp.c_proj, b.mlp.proj)):
-            lin.weight.copy_(conv.weight.T)
-            lin.bias.copy_(conv.bias)
-    ours.ln_f.weight.copy_(t.ln_f.weight)
-    ours.ln_f.bias.copy_(t.ln_f.bias)
-    ours.ln_f.eps = t.ln_f.eps
-    return ours.eval()

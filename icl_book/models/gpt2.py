@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .transformer import Transformer
+from .transformer import Transformer, TransformerConfig
 
 
 def gpt2_from(ours: Transformer, activation: str = "gelu_new", attn_implementation: str = "sdpa"):
@@ -36,20 +36,45 @@ def gpt2_from(ours: Transformer, activation: str = "gelu_new", attn_implementati
     return hf
 
 
+def _matching(ours: Transformer, hf):
+    """Pairs ``(ours, theirs, transposed)`` of every tensor the two models share, in one table for
+    both directions. HF's Conv1D stores its weight as [in, out]; nn.Linear as [out, in]."""
+    t = hf.transformer
+    yield ours.embed.weight, t.wte.weight, False
+    yield ours.pos.weight, t.wpe.weight, False
+    for b, h in zip(ours.blocks, t.h):
+        for mine, theirs in ((b.ln1, h.ln_1), (b.ln2, h.ln_2)):
+            yield mine.weight, theirs.weight, False
+            yield mine.bias, theirs.bias, False
+        for lin, conv in ((b.attn.qkv, h.attn.c_attn), (b.attn.out, h.attn.c_proj),
+                          (b.mlp.fc, h.mlp.c_fc), (b.mlp.proj, h.mlp.c_proj)):
+            yield lin.weight, conv.weight, True
+            yield lin.bias, conv.bias, False
+    yield ours.ln_f.weight, t.ln_f.weight, False
+    yield ours.ln_f.bias, t.ln_f.bias, False
+
+
 @torch.no_grad()
 def copy_weights(ours: Transformer, hf) -> None:
     """Give ``hf`` (a ``GPT2LMHeadModel`` of the same shape) our weights."""
-    t = hf.transformer
-    t.wte.weight.copy_(ours.embed.weight)
-    t.wpe.weight.copy_(ours.pos.weight)
-    for b, h in zip(ours.blocks, t.h):
-        for theirs, mine in ((h.ln_1, b.ln1), (h.ln_2, b.ln2)):
-            theirs.weight.copy_(mine.weight)
-            theirs.bias.copy_(mine.bias)
-        # HF's Conv1D stores its weight as [in, out]; nn.Linear as [out, in].
-        for conv, lin in ((h.attn.c_attn, b.attn.qkv), (h.attn.c_proj, b.attn.out),
-                          (h.mlp.c_fc, b.mlp.fc), (h.mlp.c_proj, b.mlp.proj)):
-            conv.weight.copy_(lin.weight.T)
-            conv.bias.copy_(lin.bias)
-    t.ln_f.weight.copy_(ours.ln_f.weight)
-    t.ln_f.bias.copy_(ours.ln_f.bias)
+    for mine, theirs, transposed in _matching(ours, hf):
+        theirs.copy_(mine.T if transposed else mine)
+
+
+@torch.no_grad()
+def transformer_from_gpt2(hf) -> Transformer:
+    """The book's ``Transformer`` with the weights of a Hugging Face ``GPT2LMHeadModel``, so every
+    analysis of the book runs on a real GPT-2 unchanged: GPT-2 is this architecture (learned
+    positions, pre-LN blocks, the tanh GELU, tied embeddings)."""
+    c = hf.config
+    if getattr(c, "model_type", None) != "gpt2":
+        raise ValueError(f"transformer_from_gpt2 reads GPT-2 models, got model_type {getattr(c, 'model_type', None)!r}")
+    if c.activation_function not in ("gelu_new", "gelu_pytorch_tanh"):
+        raise ValueError(f"the book's MLP is the tanh GELU; this GPT-2 uses {c.activation_function!r}")
+    ours = Transformer(TransformerConfig(n_layer=c.n_layer, n_head=c.n_head, d_model=c.n_embd, n_ctx=c.n_positions,
+                                         vocab_size=c.vocab_size, d_mlp=c.n_inner, tie_embeddings=True))
+    for mine, theirs, transposed in _matching(ours, hf):
+        mine.copy_(theirs.T if transposed else theirs)
+    for norm in (*(b.ln1 for b in ours.blocks), *(b.ln2 for b in ours.blocks), ours.ln_f):
+        norm.eps = c.layer_norm_epsilon
+    return ours.eval()
