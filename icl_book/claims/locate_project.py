@@ -80,6 +80,11 @@ SPECS = [
               "With the query's class independent of the label counts, a model trained the same way classifies in "
               "context too: held-out query accuracy (chance 0.5)",
               _BEFORE, "cpu", "classify-independent-cpu", _value("accuracy"), at_least(0.85, 0.8), uses_model=True),
+    ClaimSpec("locate.independent-majority-bias.cpu", "locate_project",
+              "Majority-label bias where the counts are no evidence: with the query's class independent of them "
+              "(Bayes: no bias), p(A) / (p(A) + p(B)) on ambiguous queries at n_A = 7 minus at n_A = 1",
+              YU_2024["majority_bias"], "cpu", "classify-independent-cpu", _value("majority_bias"),
+              at_least(0.2, 0.05), uses_model=True),
 ]
 
 for _spec in SPECS:
