@@ -291,7 +291,8 @@ def test_analysis_pipeline_and_controls_on_a_smoke_model(tmp_path):
     assert 0 <= r["best_head"]["agreement"] <= 1 and len(r["layer_best"]) == 2
     a = KernelAnalysis(n_prompts=40, control_n=4, control_pool=8, order_sets=2, order_tests=5)
     c = kernel_controls(model, hmm, a, (r["best_head"]["layer"], r["best_head"]["head"]), 3)
-    assert set(c) >= {"clean", "random_labels", "permuted_labels", "substituted_inputs", "retrieved_similar", "order"}
+    assert set(c) >= {"clean", "random_labels", "permuted_labels", "substituted_inputs", "retrieved_similar", "order",
+                      "rare_inputs"}
     assert len(c["order"]["model_spread"]) == 2
 
 
@@ -400,3 +401,14 @@ def test_kernel_claims_are_registered_for_the_chapter():
 
     ours = [s for s in claims.REGISTRY.values() if s.chapter == "kernel_regression"]
     assert len(ours) == 12 and all(s.source == "kernel-analysis-cpu" for s in ours)
+
+
+def test_substitution_at_chosen_offsets_only():
+    pr = make_prompts(build_hmms(SMALL), 4, 5, 30, seed=2)
+    sub = ka.substitute_inputs(pr.tokens, 4, 5, 1.0, np.array([9]), seed=0, offsets=[2])
+    starts = ka.example_spans(4, 5)[:, 0]
+    assert (sub[:, starts + 2] == 9).all()
+    np.testing.assert_array_equal(sub[:, starts], pr.tokens[:, starts])
+    np.testing.assert_array_equal(sub[:, starts + 1], pr.tokens[:, starts + 1])
+    with pytest.raises(ValueError, match="offsets"):
+        ka.substitute_inputs(pr.tokens, 4, 5, 1.0, np.array([9]), seed=0, offsets=[3])

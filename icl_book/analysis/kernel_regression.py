@@ -256,14 +256,19 @@ def relabel(tokens: np.ndarray, k: int, n: int, mode: str, letters: np.ndarray, 
     return out
 
 
-def substitute_inputs(tokens: np.ndarray, k: int, n: int, rate: float, letters: np.ndarray, seed: int) -> np.ndarray:
-    """Out-of-distribution demonstrations: each input token of ``x_1 .. x_n`` replaced, with
-    probability ``rate``, by a uniform draw from ``letters`` (the typo analogue; labels and ``x_test`` untouched)."""
+def substitute_inputs(tokens: np.ndarray, k: int, n: int, rate: float, letters: np.ndarray, seed: int,
+                      offsets=None) -> np.ndarray:
+    """Out-of-distribution demonstrations: each input token of ``x_1 .. x_n`` (or only those at
+    ``offsets`` within the input, 0 the first) replaced, with probability ``rate``, by a uniform draw
+    from ``letters`` (the typo analogue; labels and ``x_test`` untouched)."""
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"substitute_inputs: rate must lie in [0, 1], got {rate!r}")
+    offsets = np.arange(k - 1) if offsets is None else np.asarray(offsets)
+    if offsets.min() < 0 or offsets.max() >= k - 1:
+        raise ValueError(f"substitute_inputs: offsets must lie in 0..{k - 2}, got {offsets.tolist()}")
     out = np.array(tokens, copy=True)
     rng = np.random.default_rng([seed, 2])
-    pos = (example_spans(k, n)[:, :1] + np.arange(k - 1)).reshape(-1)
+    pos = (example_spans(k, n)[:, :1] + offsets).reshape(-1)
     hit = rng.random((len(out), len(pos))) < rate
     out[:, pos] = np.where(hit, rng.choice(np.asarray(letters), size=hit.shape), out[:, pos])
     return out

@@ -205,6 +205,13 @@ def kernel_controls(model, hmm: GINCConfig, a: KernelAnalysis, head: tuple[int, 
            "substituted_inputs": score(ka.substitute_inputs(base, k, n, a.substitution_rate, letters, a.seed),
                                        pool.labels, n),
            "retrieved_similar": score(ka.retrieve(pool.tokens, k, a.control_pool, n, "similar"), pool.labels, n)}
+    # rare tokens (Table 1's "rare words"): the last input token of a demonstration replaced by one of
+    # the quarter of letters the pretraining corpus uses least; never the first, which a start emits
+    counts = np.bincount(pool.tokens.reshape(-1), minlength=V1)[letters]
+    rare = letters[np.argsort(counts, kind="stable")[: max(1, len(letters) // 4)]]
+    out["rare_inputs"] = score(ka.substitute_inputs(base, k, n, a.substitution_rate, rare, a.seed + 3,
+                                                    offsets=[k - 2]), pool.labels, n)
+    out["rare_letters"] = rare.tolist()
     # order: the same 4 demonstrations in all 24 orders, the same tests after each
     op = make_order_prompts(ginc, k, 4, a.order_sets, a.order_tests, a.seed + 2)
     flat = op.tokens.reshape(-1, op.tokens.shape[-1])
