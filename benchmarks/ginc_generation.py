@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from icl_book.store import atomic_write, cpu_name, dump_json, git_commit
+from common import write_result
+from icl_book.store import cpu_name, git_commit
 from icl_book.bayes.hmm import pretraining_predictive
 from icl_book.tasks.ginc import GINCConfig, build_hmms, make_prompts, pretraining_tokens
 
@@ -113,10 +114,7 @@ def main(argv=None) -> dict:
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         loadavg_before=load_before, loadavg_after=os.getloadavg(),
     )
-    if args.out:
-        atomic_write(args.out, dump_json(result))
-        print(f"wrote {args.out}")
-    return result
+    return write_result(result, args.out)
 
 
 if __name__ == "__main__":

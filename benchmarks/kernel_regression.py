@@ -19,24 +19,13 @@ import dataclasses
 import datetime
 import os
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 
 from icl_book.bayes import kernel_regression as kr
+from common import median_time
 from icl_book.store import atomic_write, cpu_name, dump_json, git_commit
-
-
-def _median_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def bench(setting: kr.ConvergenceSetting, repeats: int) -> dict:
@@ -62,8 +51,8 @@ def bench(setting: kr.ConvergenceSetting, repeats: int) -> dict:
 
     for a, b in zip(vectorised(), loop()):
         np.testing.assert_allclose(a, b, atol=1e-8)
-    t_vec, t_loop = _median_time(vectorised, repeats), _median_time(loop, max(1, repeats // 3))
-    t_all = _median_time(lambda: kr.convergence(setting), max(1, repeats // 3))
+    t_vec, t_loop = median_time(vectorised, repeats), median_time(loop, max(1, repeats // 3))
+    t_all = median_time(lambda: kr.convergence(setting), max(1, repeats // 3))
     return {"setting": dataclasses.asdict(setting), "n_features": family.n_features,
             "vectorised_s": round(t_vec, 4), "loop_s": round(t_loop, 3), "ratio": round(t_loop / t_vec, 1),
             "convergence_s": round(t_all, 2)}

@@ -15,25 +15,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import statistics
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from icl_book import experiments
 from icl_book.analysis.locate import head_importance_loop, importance
-from icl_book.store import atomic_write, cpu_name, dump_json, git_commit
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from common import median_time, write_result
+from icl_book.store import cpu_name, git_commit
 
 
 def main(argv=None) -> dict:
@@ -58,9 +47,9 @@ def main(argv=None) -> dict:
     loop = head_importance_loop(model, prompts.tokens, w)
     gap = float(np.abs(batched - loop).max())
     assert gap < 1e-4, f"batched and per-head importance disagree by {gap}"
-    t_batched = median_time(lambda: importance(model, prompts.tokens, w, w2, chunk=args.prompts), args.repeats)
-    t_loop = median_time(lambda: head_importance_loop(model, prompts.tokens, w), args.repeats)
-    t_sources = median_time(lambda: importance(model, prompts.tokens, w, w2, sources=True, chunk=250), args.repeats)
+    t_batched = median_time(lambda: importance(model, prompts.tokens, w, w2, chunk=args.prompts), args.repeats, warmup=False)
+    t_loop = median_time(lambda: head_importance_loop(model, prompts.tokens, w), args.repeats, warmup=False)
+    t_sources = median_time(lambda: importance(model, prompts.tokens, w, w2, sources=True, chunk=250), args.repeats, warmup=False)
     result = {
         "prompts": args.prompts, "heads": model.cfg.n_layer * model.cfg.n_head,
         "batched_s": round(t_batched, 4), "per_head_loop_s": round(t_loop, 4),
@@ -69,10 +58,7 @@ def main(argv=None) -> dict:
         "commit": git_commit(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     print(result)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(Path(args.out), dump_json(result))
-    return result
+    return write_result(result, args.out)
 
 
 if __name__ == "__main__":

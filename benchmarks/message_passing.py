@@ -34,7 +34,8 @@ import torch
 from icl_book.analysis.spinglass import contrast_ratio
 from icl_book.bayes.spinglass import boltzmann_gaussian, message_passing, message_passing_loop, spin_glass_of
 from icl_book.experiments.spinglass import contrast_ratio_grid
-from icl_book.store import atomic_write, cpu_name, dump_json, git_commit
+from common import write_result
+from icl_book.store import cpu_name, git_commit
 from icl_book.models.linear_attention import sample_prompts
 from icl_book.train import step_generator
 
@@ -142,10 +143,7 @@ def main(argv=None):
         "grid_checks": checks,
         "load_avg_1_5_15": {"before": load_before, "after": os.getloadavg()},
     }
-    if args.out:
-        atomic_write(args.out, dump_json(result))
-        print(f"wrote {args.out}")
-    return result
+    return write_result(result, args.out)
 
 
 if __name__ == "__main__":

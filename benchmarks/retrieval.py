@@ -19,26 +19,16 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from icl_book import experiments
-from icl_book.store import atomic_write, cpu_name, dump_json, git_commit
+from common import median_time, write_result
+from icl_book.store import cpu_name, git_commit
 from icl_book.bayes.retrieval import posterior
 from icl_book.tasks.retrieval import RetrievalTask
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main(argv=None) -> dict:
@@ -53,11 +43,11 @@ def main(argv=None) -> dict:
     load_before = os.getloadavg()
 
     task = RetrievalTask(d=8, q=4, n_examples=12, preamble=8, rho=0.3, min_len=5)
-    gen_s = median_time(lambda: task.sample(args.prompts, 0), args.repeats)
+    gen_s = median_time(lambda: task.sample(args.prompts, 0), args.repeats, warmup=False)
     p = task.sample(args.prompts, 0)
-    bayes_s = median_time(lambda: posterior(task, p.tokens, p.query), args.repeats)
+    bayes_s = median_time(lambda: posterior(task, p.tokens, p.query), args.repeats, warmup=False)
     k = args.one_by_one
-    one_s = median_time(lambda: [posterior(task, p.tokens[i:i + 1], p.query[i:i + 1]) for i in range(k)], 1)
+    one_s = median_time(lambda: [posterior(task, p.tokens[i:i + 1], p.query[i:i + 1]) for i in range(k)], 1, warmup=False)
 
     exp = experiments.get(args.experiment)
     prof = exp.profile("cpu")
@@ -73,13 +63,13 @@ def main(argv=None) -> dict:
 
     def seconds_per_step(forward_model):
         steps(forward_model, 3)
-        return median_time(lambda: steps(forward_model, args.train_steps), args.repeats) / args.train_steps
+        return median_time(lambda: steps(forward_model, args.train_steps), args.repeats, warmup=False) / args.train_steps
 
     eager_s = seconds_per_step(model)
     train_s, compile_s = eager_s, 0.0
     if prof.train.compile not in ("off", "auto"):
         compiled = torch.compile(model, mode=prof.train.compile)
-        compile_s = median_time(lambda: steps(compiled, 1), 1)
+        compile_s = median_time(lambda: steps(compiled, 1), 1, warmup=False)
         train_s = seconds_per_step(compiled)
     tokens_per_step = prof.train.batch_size * prof.task.seq_len
     result = {
@@ -106,9 +96,7 @@ def main(argv=None) -> dict:
     for key, value in result.items():
         if isinstance(value, float):
             print(f"{key:34s} {value:,.1f}")
-    if args.out:
-        atomic_write(args.out, dump_json(result))
-    return result
+    return write_result(result, args.out)
 
 
 if __name__ == "__main__":

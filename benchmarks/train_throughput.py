@@ -31,7 +31,8 @@ import transformers
 from torch import nn
 from transformers import GPT2LMHeadModel
 
-from icl_book.store import atomic_write, cpu_name, dump_json, git_commit
+from common import write_result
+from icl_book.store import cpu_name, git_commit
 from icl_book.models.gpt2 import gpt2_from
 from icl_book.models.transformer import Transformer, TransformerConfig
 
@@ -301,10 +302,7 @@ def main(argv=None):
         "cpu_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
         "load_avg_1_5_15": {"before": load_before, "after": os.getloadavg()},
     }
-    if args.out:
-        atomic_write(args.out, dump_json(result))
-        print(f"wrote {args.out}")
-    return result
+    return write_result(result, args.out)
 
 
 if __name__ == "__main__":
