@@ -306,6 +306,8 @@ def test_hand_built_two_tower_model_is_located_and_projected_exactly():
     assert vo["hit"][IN_CONTEXT_HEAD] == 1.0 and vo["copy"][IN_CONTEXT_HEAD] == pytest.approx(20.0)
     assert L.key_side(model, task, p, 1) == 1.0 and L.query_side(model, task, p, 1) == 1.0
     tt = L.two_tower(model, task, p)
+    chunked = L.two_tower(model, task, p, chunk=70)
+    assert all(np.allclose(tt[k], chunked[k], atol=1e-12) for k in tt)
     assert tt["label_mass"][:, 1, 0].min() > 1 - 1e-9 and tt["same_share"][:, 1, 0].min() > 1 - 8 * math.exp(-20)
     assert (tt["paired"][:, 1, 0] > 0).all()
     merge = L.merge_scores(model, task, p)

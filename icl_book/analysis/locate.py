@@ -354,14 +354,22 @@ def query_side(model, task: ClassificationTask, prompts: ClassificationPrompts, 
 
 # ---- the two towers ----------------------------------------------------------------------------
 
+def _subset(prompts: ClassificationPrompts, rows: slice) -> ClassificationPrompts:
+    return ClassificationPrompts(**{k: getattr(prompts, k)[rows] for k in prompts.__dataclass_fields__})
+
+
 @torch.no_grad()
-def two_tower(model, task: ClassificationTask, prompts: ClassificationPrompts) -> dict:
+def two_tower(model, task: ClassificationTask, prompts: ClassificationPrompts, chunk: int = 250) -> dict:
     """Per prompt and head, from the last token: ``label_mass`` (attention on all label
     positions), ``same_share`` (the part of it on labels of the query's class) and ``paired``
     (mean attention per same-class label position minus per other-class one, prompt by prompt);
     arrays ``[B, L, H]``. Also the scaled scores ``q·k / √d`` on the label positions, ``[B, L, H, n]``."""
     if (prompts.query_class < 0).any():
         raise ValueError("two_tower needs unambiguous queries")
+    if len(prompts.tokens) > chunk:   # bounded memory: the activation cache of `chunk` prompts at a time
+        parts = [two_tower(model, task, _subset(prompts, slice(i, i + chunk)), chunk)
+                 for i in range(0, len(prompts.tokens), chunk)]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     _, acts = model(torch.from_numpy(prompts.tokens), cache=True)
     lab, N = task.label_positions, task.query_position
     same = torch.from_numpy(prompts.demo_class == prompts.query_class[:, None]).double()   # [B, n]
@@ -490,8 +498,10 @@ def merge_scores(model, task: ClassificationTask, prompts: ClassificationPrompts
     """For each head of ``layer``: the mean attention from each label position on its own
     demonstration's two items (``demo``), and from the last token on the query's two items
     (``query``); ``[H]`` each."""
-    _, acts = model(torch.from_numpy(prompts.tokens), cache=True)
-    pattern = acts[f"blocks.{layer}.attn.pattern"].double()                  # [B, H, T, T]
+    seen = {}
+    hook = {f"blocks.{layer}.attn.pattern": lambda a: seen.__setitem__("pattern", a)}   # this layer's pattern only
+    model(torch.from_numpy(prompts.tokens), hooks=hook)
+    pattern = seen["pattern"].double()                                       # [B, H, T, T]
     lab = torch.from_numpy(task.label_positions)
     demo = pattern[:, :, lab, lab - 3] + pattern[:, :, lab, lab - 2]          # [B, H, n]
     N = task.query_position
