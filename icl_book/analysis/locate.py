@@ -568,8 +568,10 @@ def report(model, task: ClassificationTask, *, n_prompts: int = 500, seed: int =
         "paired_mean": at(tt["paired"]), "paired_positive": at(tt["paired"] > 0),
         "label_mass_all": tt["label_mass"].mean(0).tolist(), "same_share_all": tt["same_share"].mean(0).tolist(),
         "paired_positive_all": (tt["paired"] > 0).mean(0).tolist(),
-        "key_side": key_side(model, task, prompts, top[0]) if top and top[0] > 0 else float("nan"),
-        "query_side": query_side(model, task, prompts, top[0]) if top and top[0] > 0 else float("nan"),
+        # What the layers below the top head (at least layer 0) wrote into the label positions and the last token.
+        "key_layer": max(1, top[0]) if top else 1,
+        "key_side": key_side(model, task, prompts, max(1, top[0]) if top else 1),
+        "query_side": query_side(model, task, prompts, max(1, top[0]) if top else 1),
         "merge_demo": merge["demo"].tolist(), "merge_query": merge["query"].tolist(),
         "merge_ablation": merge_ablation,
         "majority_curve": curve.tolist(), "majority_curve_mitigated": balanced.tolist(),
