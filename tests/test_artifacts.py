@@ -146,9 +146,14 @@ def test_ctrl_c_between_the_renames_of_a_save_waits_until_the_manifest_is_writte
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", interrupted_replace)
-    with pytest.raises(KeyboardInterrupt):
-        tmp_store.save("tiny-smoke", results={"accuracy": 0.9}, provenance={"command": "icl-book train tiny"},
-                       model=tiny(), model_spec={"kind": "transformer", "config": tiny().cfg.to_dict()})
+    # Ctrl-C raises KeyboardInterrupt even when the suite runs in the background (where SIGINT is ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tmp_store.save("tiny-smoke", results={"accuracy": 0.9}, provenance={"command": "icl-book train tiny"},
+                           model=tiny(), model_spec={"kind": "transformer", "config": tiny().cfg.to_dict()})
+    finally:
+        signal.signal(signal.SIGINT, previous)
     monkeypatch.undo()
     assert all(err is None for _, _, err in tmp_store.verify()), tmp_store.verify()
     assert tmp_store.results("tiny-smoke") == {"accuracy": 0.9}
