@@ -68,13 +68,18 @@ def test_verify_passes_on_the_shipped_store_and_fails_on_a_corrupted_copy(shippe
     assert main(["verify"]) == 1
 
 
-def test_claims_json_lists_chapter_0():
-    out = cli("claims", "--json")
-    assert out.returncode == 0
-    card = json.loads(out.stdout)
-    ids = {c["id"] for c in card}
-    assert {"ch0.error-at-2d.cpu", "ch0.error-at-2d.paper", "ch0.follows-bayes"} <= ids
-    assert all(c["verdict"] in ("reproduced", "partly", "not reproduced", "not run") for c in card)
+def test_claims_json_lists_chapter_0(tmp_store):
+    """The scorecard as JSON, on a store holding one shipped artifact (the whole card is computed by
+    the appendix's build): chapter 0's cpu claims have values, the rest say 'not run'."""
+    from icl_book.store import PACKAGE_STORE, ArtifactStore
+
+    tmp_store.copy_from(ArtifactStore(PACKAGE_STORE), "linreg-cpu")
+    out = cli("claims", "--json")                 # the subprocess inherits ICL_BOOK_ARTIFACTS = tmp_store
+    assert out.returncode == 0, out.stderr
+    card = {c["id"]: c for c in json.loads(out.stdout)}
+    assert {"ch0.error-at-2d.cpu", "ch0.error-at-2d.paper", "ch0.follows-bayes"} <= set(card)
+    assert card["ch0.follows-bayes"]["ours"] is not None and card["ch0.error-at-2d.paper"]["verdict"] == "not run"
+    assert all(c["verdict"] in ("reproduced", "partly", "not reproduced", "not run") for c in card.values())
 
 
 def test_train_smoke_end_to_end_through_the_cli(tmp_store, tmp_path, capsys):
