@@ -1,4 +1,5 @@
-"""The one way the book puts an interval on a mean: over prompts (or seeds) along the first axis."""
+"""The book's summaries of many prompts: the one interval on a mean (over prompts or seeds, along the
+first axis), and accuracy that splits ties."""
 
 from __future__ import annotations
 
@@ -30,3 +31,14 @@ def mean_and_interval(values, *, bootstrap: int = 0, seed: int = 0) -> dict:
     mean = v.mean(0)
     half = Z95 * v.std(0, ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.zeros_like(mean)
     return {"mean": mean.tolist(), "lo": (mean - half).tolist(), "hi": (mean + half).tolist()}
+
+
+def argmax_accuracy(predictive: np.ndarray, labels: np.ndarray, rtol: float = 1e-9, atol: float = 1e-12) -> np.ndarray:
+    """1 where the predictive's argmax is the true label, ties split evenly (``[...]`` for
+    ``predictive [..., V]`` and ``labels [...]``): the expected accuracy of a uniformly random
+    tie-break, the same on every machine, where a plain argmax would pick whichever of the tied
+    values float rounding put first. Values within ``rtol``/``atol`` of the best count as tied."""
+    best = predictive.max(-1, keepdims=True)
+    ties = np.isclose(predictive, best, rtol=rtol, atol=atol)
+    hit = np.take_along_axis(ties, np.broadcast_to(labels, ties.shape[:-1])[..., None], -1)[..., 0]
+    return hit / ties.sum(-1)

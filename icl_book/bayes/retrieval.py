@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
+from ..stats import argmax_accuracy  # noqa: F401  (re-exported: the chapter reads it here)
 from ..tasks.retrieval import RetrievalPrompts, RetrievalTask
 
 _NEVER = -np.inf
@@ -39,14 +40,6 @@ class RetrievalPosterior:
 
     def accuracy(self, labels: np.ndarray) -> np.ndarray:
         return argmax_accuracy(self.predictive, labels)
-
-
-def argmax_accuracy(predictive: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Per prompt and query: 1 when the predictive's argmax is the true label (ties split)."""
-    best = predictive.max(-1, keepdims=True)
-    ties = np.isclose(predictive, best, rtol=1e-9, atol=1e-12)
-    hit = np.take_along_axis(ties, labels[..., None], -1)[..., 0]
-    return hit / ties.sum(-1)
 
 
 def posterior(task: RetrievalTask, tokens: np.ndarray, query: np.ndarray) -> RetrievalPosterior:
