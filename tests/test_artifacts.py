@@ -28,6 +28,10 @@ def test_round_trip_restores_identical_weights_and_results(tmp_store):
     model = save_tiny(tmp_store)
     loaded = tmp_store.model("tiny-smoke")
     x = torch.randint(7, (2, 6))
+    for name, t in model.state_dict().items():           # the weights come back bit for bit
+        assert torch.equal(loaded.state_dict()[name], t), name
+    # The same weights through the same ops on the same input, in one process: the same computation
+    # repeated, so bit equality is the right test here (not across machines or orderings).
     torch.testing.assert_close(loaded(x), model.eval()(x), rtol=0, atol=0)
     assert loaded.unembed.weight.data_ptr() == loaded.embed.weight.data_ptr()  # still tied
     assert tmp_store.results("tiny-smoke") == {"accuracy": 0.5}
