@@ -101,3 +101,34 @@ def test_markdown_table_rows_keep_five_columns_when_a_statement_holds_a_pipe(tmp
     for row in rows:
         cells = re.split(r"(?<!\\)\|", row)
         assert len(cells) == 7, row          # five cells between the six unescaped pipes
+
+
+def test_every_rule_passes_its_right_value_and_fails_its_wrong_one():
+    """Issue 14: a verdict is a test. Each claim carries a value its rule must accept and a plausible
+    wrong value (chance, the prior's answer, an undertrained model) it must reject."""
+    missing = [spec.id for spec in claims.REGISTRY.values() if spec.passes is None or spec.fails is None]
+    assert not missing, f"claims without their pass/fail examples: {missing}"
+    for spec in claims.REGISTRY.values():
+        wrong, why = spec.fails
+        assert why.strip(), spec.id
+        assert spec.judge(spec.passes) == "reproduced", (spec.id, spec.passes)
+        assert spec.judge(wrong) == "not reproduced", (spec.id, wrong, why)
+
+
+def test_every_profile_that_ships_has_a_scorecard_row():
+    """Every cpu and paper profile of every experiment is the source of at least one claim, so the
+    scorecard says "not run" for a profile no one has trained rather than leaving it out."""
+    from icl_book.experiments import EXPERIMENTS, artifact_name
+    sources = {spec.source for spec in claims.REGISTRY.values()}
+    rowless = [artifact_name(e.name, p) for e in EXPERIMENTS.values() for p in e.profiles
+               if p != "smoke" and artifact_name(e.name, p) not in sources]
+    assert not rowless, f"profiles without a scorecard row: {rowless}"
+
+
+def test_a_claim_moves_to_another_profile_whole():
+    spec = claims.REGISTRY["ch0.error-at-2d.cpu"]
+    twin = spec.at("paper")
+    assert (twin.id, twin.source, twin.profile) == ("ch0.error-at-2d.paper", "linreg-paper", "paper")
+    assert twin.judge is spec.judge and twin.statement == spec.statement
+    with pytest.raises(ValueError, match="does not end with"):
+        claims.REGISTRY["ch0.follows-bayes"].at("paper")

@@ -9,7 +9,7 @@ verified artifacts, so the prose and the scorecard cannot disagree.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 from ..papers import PaperValue
@@ -46,6 +46,21 @@ class ClaimSpec:
     compute: Callable[..., float]      # artifact results (and its model, with uses_model) -> our value
     judge: Callable[[float], str]      # our value -> verdict
     uses_model: bool = False           # compute(results, model): the value is measured on the weights
+    # The rule's own test, written with the claim: a value it must call "reproduced", and a plausible
+    # wrong one (chance, the prior's answer, an undertrained model; said in words) it must call
+    # "not reproduced". tests/test_claims.py runs both for every registered claim.
+    passes: float | None = None
+    fails: tuple[float, str] | None = None
+
+    def at(self, profile: str) -> "ClaimSpec":
+        """The same claim on another profile's artifact (``….cpu`` → ``….paper``): the scorecard row a
+        GPU run fills in, "not run" until its artifact ships."""
+        def swap(text: str, sep: str) -> str:
+            suffix = f"{sep}{self.profile}"
+            if not text.endswith(suffix):
+                raise ValueError(f"claim {self.id!r}: {text!r} does not end with {suffix!r}")
+            return text[: -len(suffix)] + f"{sep}{profile}"
+        return replace(self, id=swap(self.id, "."), source=swap(self.source, "-"), profile=profile)
 
     def evaluate(self, store: ArtifactStore | None = None) -> Claim:
         store = store or ArtifactStore()
