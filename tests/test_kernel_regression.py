@@ -247,12 +247,16 @@ def test_ridge_probe_recovers_a_planted_linear_code():
     assert ka.ridge_probe(rng.normal(size=(2000, 16)), y, 5, 1400) < 0.35       # no code: chance
     with pytest.raises(ValueError, match="n_train"):
         ka.ridge_probe(X, y, 5, 0)
+    # a probe that learned nothing says the commonest training target
+    assert ka.majority_rate(np.array([0, 0, 1, 0, 1, 0, 1]), 4) == pytest.approx(1 / 3)
 
 
 def test_values_of_the_hand_built_model_encode_the_labels(planted, family):
     r = planted["reading"]
-    acc = ka.probe_grid(r.values, np.arange(12), planted["labels"], family.n_tokens, offsets=(0,))
+    n_train = int(0.7 * len(planted["labels"]))
+    acc = ka.probe_grid(r.values, np.arange(12)[None], planted["labels"], family.n_tokens, n_train)
     assert acc[0, KERNEL_HEAD, 0] == 1.0
+    assert ka.majority_rate(planted["labels"], n_train * 12) < 0.5          # far below the planted code
 
 
 def test_attention_profile_and_spans():
@@ -355,7 +359,7 @@ def test_hf_adapter_on_a_tiny_random_gpt2():
 # ---- the chapter's claims: each rule passes a right value and fails a wrong one ------------------
 
 def _fake_results(slope=-0.5, floor=3.0, agree=0.75, majority=0.3, layer=6, probe=0.9, gain=0.05, drop=0.2,
-                  explained=0.1, paper_distance=0.08, paper_accuracy=0.96):
+                  explained=0.1, paper_distance=0.08, paper_accuracy=0.96, null=0.2):
     n = [16, 64, 256, 1024]
     task = [2.0 * (m / 16) ** slope for m in n]
     probes = np.full((2, 2, 5), 0.1)
@@ -366,7 +370,8 @@ def _fake_results(slope=-0.5, floor=3.0, agree=0.75, majority=0.3, layer=6, prob
     controls["order"] = {"explained_by_head": explained}
     model = {"best_head": {"agreement": agree, "layer": layer, "head": 0}, "majority_vote_agreement": majority,
              "layer_best": [0.0] * 12, "probe_offsets": [-1, 0, 1, 2, 3], "probe_values_label": probes.tolist(),
-             "probe_keys_own_prediction": probes.tolist(), "controls": controls}
+             "probe_keys_own_prediction": probes.tolist(), "controls": controls,
+             "probe_null": {"values_label": null, "keys_own_prediction": null}}
     return {"evaluation": {
         "table3": {"well_conditioned": {"n": n, "task_distance_to_task": task,
                                         "pre_distance_to_task": [t * floor for t in task]},
@@ -382,8 +387,8 @@ def _fake_results(slope=-0.5, floor=3.0, agree=0.75, majority=0.3, layer=6, prob
     ("best-head-agreement", dict(agree=0.7), dict(agree=0.2)),
     ("best-head-above-majority", dict(agree=0.7, majority=0.3), dict(agree=0.3, majority=0.35)),
     ("head-location", dict(layer=6), dict(layer=0)),
-    ("probe-values", dict(probe=0.9), dict(probe=0.1)),
-    ("probe-keys", dict(probe=0.9), dict(probe=0.1)),
+    ("probe-values", dict(probe=0.9), dict(probe=0.25)),            # bad: barely above the commonest label
+    ("probe-keys", dict(probe=0.9), dict(probe=0.8, null=0.78)),    # bad: the commonest prediction is 0.78
     ("retrieval", dict(gain=0.05), dict(gain=-0.02)),
     ("ood", dict(drop=0.2), dict(drop=-0.01)),
     ("order", dict(explained=0.1), dict(explained=0.95)),
@@ -400,7 +405,17 @@ def test_kernel_claims_are_registered_for_the_chapter():
     from icl_book import claims
 
     ours = [s for s in claims.REGISTRY.values() if s.chapter == "kernel_regression"]
-    assert len(ours) == 12 and all(s.source == "kernel-analysis-cpu" for s in ours)
+    assert sorted({s.source for s in ours}) == ["kernel-analysis-cpu", "kernel-hmm-cpu", "kernel-hmm-paper"]
+    assert sum(s.source == "kernel-analysis-cpu" for s in ours) == 12
+
+
+def test_the_chapters_model_learns_in_context_as_bayes_does():
+    from icl_book import claims
+
+    spec = claims.REGISTRY["kernel_regression.learns-in-context.cpu"]
+    ev = lambda model: {"evaluation": {"model_accuracy": model, "bayes_accuracy": [0.7, 0.8, 0.95]}}
+    assert spec.judge(spec.compute(ev([0.65, 0.8, 0.9]))) == "reproduced"         # gains 0.25 of Bayes's 0.25
+    assert spec.judge(spec.compute(ev([0.7, 0.72, 0.72]))) == "not reproduced"     # stays near its zero-shot
 
 
 def test_substitution_at_chosen_offsets_only():

@@ -14,7 +14,8 @@ Hugging Face model, so the same analyses run on both.
 - ``kernel_correlation``: per head, the correlation between ``a_i`` and a similarity of ``x_i``
   and ``x_test`` (the paper's prediction similarity ``P(o | x_i)ᵀ P(o | x_test)``, or any kernel);
 - ``ridge_probe``: held-out accuracy of a ridge regression (``λ = 0.01``) from activations to
-  one-hot targets.
+  one-hot targets; ``probe_grid`` runs it for every head, ``majority_rate`` is the accuracy of a
+  probe that learned nothing.
 """
 
 from __future__ import annotations
@@ -157,24 +158,29 @@ def ridge_probe(features: np.ndarray, targets: np.ndarray, n_classes: int, n_tra
     return float(np.mean((X[n_train:] @ B).argmax(1) == y[n_train:]))
 
 
-def probe_grid(activations: np.ndarray, label_positions: np.ndarray, targets: np.ndarray, n_classes: int,
-               offsets=(-1, 0, 1, 2, 3), train_fraction: float = 0.7, lam: float = 0.01) -> np.ndarray:
-    """``[L, H, len(offsets)]`` ridge-probe accuracy of ``targets [P, n]`` from per-head activations
-    ``[P, L, H, T, Dh]`` (keys or values) at ``label_positions [n] + offset``; prompts split
-    ``train_fraction`` / rest (so no prompt is on both sides)."""
-    act = np.asarray(activations)
+def majority_rate(targets: np.ndarray, n_train: int) -> float:
+    """Held-out accuracy of a probe that learned nothing: always the training rows' commonest
+    target. A probe's accuracy means something only above this."""
+    y = np.asarray(targets).reshape(-1)
+    return float(np.mean(y[n_train:] == np.bincount(y[:n_train]).argmax()))
+
+
+def probe_grid(activations: np.ndarray, columns: np.ndarray, targets: np.ndarray, n_classes: int,
+               n_train_prompts: int, lam: float = 0.01) -> np.ndarray:
+    """``[L, H, O]`` ridge-probe accuracy of ``targets [P, n]`` from per-head activations
+    ``[P, L, H, T, Dh]`` (keys or values) read at ``columns [O, n]`` (one row of ``n`` positions
+    per offset); trained on the first ``n_train_prompts`` prompts, scored on the rest (so no
+    prompt is on both sides)."""
+    act, cols = np.asarray(activations), np.atleast_2d(columns)
     P, L, H, T, _ = act.shape
-    pos = np.asarray(label_positions)
-    n_train = int(round(train_fraction * P)) * len(pos)
-    out = np.zeros((L, H, len(offsets)))
-    for j, off in enumerate(offsets):
-        at = pos + off
-        if at.min() < 0 or at.max() >= T:
-            raise ValueError(f"probe_grid: offset {off} leaves the prompt")
+    if cols.min() < 0 or cols.max() >= T:
+        raise ValueError(f"probe_grid: a column leaves the prompt (0 .. {T - 1}): {cols.min()} .. {cols.max()}")
+    y, n_train = np.asarray(targets).reshape(-1), n_train_prompts * cols.shape[1]
+    out = np.zeros((L, H, len(cols)))
+    for j, at in enumerate(cols):
         for l in range(L):
             for h in range(H):
-                X = act[:, l, h, at].reshape(P * len(pos), -1)
-                out[l, h, j] = ridge_probe(X, np.asarray(targets).reshape(-1), n_classes, n_train, lam)
+                out[l, h, j] = ridge_probe(act[:, l, h, at].reshape(P * len(at), -1), y, n_classes, n_train, lam)
     return out
 
 
@@ -214,19 +220,12 @@ def analyse_prompts(reading_fn, tokens: np.ndarray, labels: np.ndarray, bayes: n
     # probes: values encode y_i; keys encode the model's own prediction for x_i
     own = r.logits[:, label_pos - 1].argmax(-1)                                      # [P, n]
     index = {int(p): j for j, p in enumerate(probe_pos)}
-    def grid(act, target):
-        res = np.zeros(act.shape[1:3] + (len(PROBE_OFFSETS),))
-        n_train = n_select * n
-        for j, off in enumerate(PROBE_OFFSETS):
-            cols = [index[int(p + off)] for p in label_pos]
-            for l in range(act.shape[1]):
-                for h in range(act.shape[2]):
-                    X = act[:, l, h, cols].reshape(len(tokens) * n, -1)
-                    res[l, h, j] = ridge_probe(X, target.reshape(-1), n_tokens, n_train)
-        return res
+    cols = np.array([[index[int(p + off)] for p in label_pos] for off in PROBE_OFFSETS])
     out["probe_offsets"] = list(PROBE_OFFSETS)
-    out["probe_values_label"] = grid(r.values, y).tolist()
-    out["probe_keys_own_prediction"] = grid(r.keys, own).tolist()
+    out["probe_values_label"] = probe_grid(r.values, cols, y, n_tokens, n_select).tolist()
+    out["probe_keys_own_prediction"] = probe_grid(r.keys, cols, own, n_tokens, n_select).tolist()
+    out["probe_null"] = {"values_label": majority_rate(y, n_select * n),
+                         "keys_own_prediction": majority_rate(own, n_select * n)}
     out["own_prediction_is_label"] = float(np.mean(own == y))
     return out
 
