@@ -73,3 +73,28 @@ def delimiter_constants(ginc: GINC, concepts=None) -> DelimiterConstants:
     start_on_delim = ginc.start.reshape(-1, ginc.cfg.n_entities, ginc.cfg.n_properties)[:, :, 0].sum(1)
     return DelimiterConstants(c1=B[:, :, 0].min(1), c2=B[:, :, 0].max(1), c3=float(start_on_delim.min()),
                               c4=float(start_on_delim.max()), c8=B[:, 0, 1:].min(1))
+
+
+def kl_divergence(exact: np.ndarray, log_q: np.ndarray) -> np.ndarray:
+    """``KL(p ‖ q) = Σ_o p(o) (log p(o) - log q(o))`` over the last axis: ``exact`` holds the exact
+    predictive's probabilities ``p``, ``log_q`` a model's log-probabilities over the same tokens.
+    Tokens of probability 0 under ``p`` add nothing; a token ``q`` rules out (``log q = -inf``) where
+    ``p > 0`` makes it infinite, as it should."""
+    exact = np.asarray(exact, dtype=np.float64)
+    log_q = np.asarray(log_q, dtype=np.float64)
+    if exact.shape != log_q.shape:
+        raise ValueError(f"kl_divergence needs matching shapes, got {exact.shape} and {log_q.shape}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(exact > 0, exact * (np.log(np.where(exact > 0, exact, 1.0)) - log_q), 0.0)
+    return terms.sum(-1)
+
+
+def kl_per_position(exact: np.ndarray, log_q: np.ndarray) -> dict:
+    """The KL divergence from the exact predictive ``exact [P, L, V+1]`` to a model's ``log_q`` at every
+    position of ``P`` held-out documents: its mean over documents at each position, the mean over
+    every position and its standard error over documents (a document's positions are not
+    independent, its mean is)."""
+    kl = kl_divergence(exact, log_q)                               # [P, L]
+    per_doc = kl.mean(1)
+    return {"per_position": kl.mean(0).tolist(), "mean": float(per_doc.mean()),
+            "sem": float(per_doc.std(ddof=1) / np.sqrt(len(per_doc))) if len(per_doc) > 1 else float("nan")}

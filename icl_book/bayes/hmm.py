@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from ..hmm import forward_filter
+from ..hmm import _propagate, forward_filter
 from ..tasks.ginc import GINC
 
 
@@ -80,3 +80,44 @@ def pretraining_predictive(ginc: GINC, tokens: np.ndarray, epsilon: float = 0.0,
     possible = np.isfinite(log_lik).any(axis=1)
     prediction = np.where(possible, np.nan_to_num(probs, nan=-1.0).argmax(1), -1)
     return HMMPredictive(probs, prediction, posterior, log_lik, concepts)
+
+
+def document_predictive(ginc: GINC, tokens: np.ndarray, epsilon: float = 0.0, concepts=None,
+                        mixture: bool = True) -> np.ndarray:
+    """The exact pretraining predictive at every position of documents ``tokens [P, L]``:
+    ``[P, L - 1, V + 1]``, entry ``t`` the distribution of ``tokens[:, t + 1]`` given ``tokens[:, :t + 1]``
+    (what a language model reading ``tokens[:, :-1]`` outputs). The posterior over the mixture's
+    concepts is updated token by token, as in ``pretraining_predictive``.
+
+    ``mixture=False`` gives the concept-blind reference instead: one HMM whose property matrix is the
+    mixture's mean ``B``, the best a predictor can do that tracks the hidden state but never infers
+    the concept (its start is the mixture's mean start)."""
+    concepts = ginc.pretrain_mixture if concepts is None else np.atleast_1d(np.asarray(concepts))
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 2 or tokens.shape[1] < 2:
+        raise ValueError(f"document_predictive needs tokens [P, L] with L >= 2, got shape {tokens.shape}")
+    cfg = ginc.cfg
+    E, Q, n_tok = cfg.n_entities, cfg.n_properties, cfg.model_vocab_size
+    B = ginc.property_transitions[concepts].astype(np.float64)
+    start = ginc.start[concepts].astype(np.float64)
+    if not mixture:
+        B, start = B.mean(0, keepdims=True), start.mean(0, keepdims=True)
+    C, (P, L) = len(B), tokens.shape
+    emits = np.zeros((n_tok, E * Q))
+    emits[ginc.state_tokens, np.arange(E * Q)] = 1.0
+    masks = emits.reshape(n_tok, E, Q)
+    A = np.asarray(ginc.entity_transition, dtype=np.float64)
+    alpha = np.broadcast_to(start.reshape(C, 1, E, Q), (C, P, E, Q)).copy()
+    log_post = np.zeros((C, P))                                  # log p(θ) + log p(tokens so far | θ), up to a constant
+    out = np.empty((P, L - 1, n_tok))
+    for t in range(L - 1):
+        alpha = alpha * masks[tokens[:, t]]
+        z = alpha.sum(axis=(-2, -1))                              # [C, P]
+        with np.errstate(divide="ignore"):
+            log_post += np.log(z)
+        alpha /= np.where(z > 0, z, 1.0)[..., None, None]
+        alpha = _propagate(alpha, A, B[:, None], epsilon)
+        with np.errstate(invalid="ignore"):
+            post = np.exp(log_post - logsumexp(log_post, axis=0, keepdims=True))    # [C, P]
+        out[:, t] = np.einsum("cp,cpo->po", post, alpha.reshape(C, P, E * Q) @ emits.T)
+    return out
