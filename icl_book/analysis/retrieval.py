@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..bayes.retrieval import consistent_set_sizes
+from ..bayes.retrieval import consistent_set_sizes, posterior
 from ..models.constructions import HARD, noise_temperature
 from ..tasks.retrieval import RetrievalPrompts, RetrievalTask
 
@@ -64,11 +64,15 @@ def window_rule(prompts: RetrievalPrompts, task: RetrievalTask, window: int | No
     """The predictive ``[B, n + 1, vocab]`` of a learner that keeps the coordinates consistent
     with the last ``window`` examples before each query (all of them, if None) and answers
     with the test input's symbol at a uniformly chosen one of them. With ``window=None`` on
-    the basic, noise-free format this is the Bayes predictor; ``window=1`` reads one example."""
-    if task.min_len is not None or task.preamble or task.rho or task.label_noise or task.end_delimiter \
+    the basic, noise-free format this is the Bayes predictor; ``window=1`` reads one example.
+
+    It reads the examples where the generator put them (``prompts.inputs``): behind a preamble
+    or with ``▷`` inside inputs it is a learner *told* the segmentation, a reference level for
+    what reading one example is worth, not a predictor of the prompt's tokens alone."""
+    if task.min_len is not None or task.label_noise or task.end_delimiter \
             or task.label_alphabet != "shared" or task.sparsity != 1:
-        raise ValueError("window_rule reads the basic format (fixed lengths, no preamble, a unique delimiter, "
-                         "no label noise, 1-sparse)")
+        raise ValueError("window_rule reads fixed-length inputs with a shared label alphabet, one delimiter, "
+                         "no label noise, 1-sparse")
     J = task.n_candidates
     x = prompts.inputs[..., :J]                                          # [B, n + 1, J]
     match = x == prompts.labels[..., None]                               # [B, n + 1, J]
@@ -138,3 +142,57 @@ def trusting_rule(task: RetrievalTask, tokens: np.ndarray, query: np.ndarray, be
         p_a = (w * (x_test == a)).sum(-1)
         predictive[..., int(task.label_token(a))] = (1 - eps) * p_a + eps / (q - 1) * (1 - p_a)
     return predictive
+
+
+# ---- how many training prompts a format needs -----------------------------------------------------
+
+def cross_entropy(predictive: np.ndarray, labels: np.ndarray) -> float:
+    """The mean, over prompts and queries, of ``-log predictive[label]`` (nats): the training
+    loss's quantity, for a reference predictor."""
+    p = np.take_along_axis(predictive, labels[..., None], -1)[..., 0]
+    return float(-np.log(np.clip(p, 1e-300, None)).mean())
+
+
+def loss_levels(task: RetrievalTask, prompts: RetrievalPrompts) -> dict[str, float]:
+    """The training loss of three reference learners on ``prompts`` of ``task`` (fixed lengths):
+    ``bayes``, the exact predictor (segmentation summed over); ``one_example``, the rule that
+    reads only the example before each query, told where it is (the d = 4 model's second
+    plateau); and ``target``, half-way between the two: a loss that no learner reading a single
+    example reaches, and that a learner aggregating across examples passes on its way to Bayes."""
+    bayes = cross_entropy(posterior(task, prompts.tokens, prompts.query).predictive, prompts.labels)
+    one = cross_entropy(window_rule(prompts, task, window=1), prompts.labels)
+    return {"bayes": bayes, "one_example": one, "target": (bayes + one) / 2}
+
+
+def prompts_to_target(history: list[dict], target: float, batch_size: int, cap_step: int) -> int | None:
+    """Training prompts seen when the logged training loss first falls to ``target`` or below,
+    reading ``history`` (``{"step", "loss"}`` records, each the mean loss since the last one) up to
+    ``cap_step``; None if it never does by then (censored at the cap).
+
+    Every training batch is a fresh draw from the generator and its loss is taken before the
+    update, so the logged loss is a held-out loss of the model of the moment (``log_every`` batches
+    of it): reading the target off it needs no extra evaluation."""
+    logged = [h for h in history if h["step"] <= cap_step]
+    if not logged or logged[-1]["step"] != cap_step:
+        raise ValueError(f"the history stops at step {logged[-1]['step'] if logged else 0}, before the cap "
+                         f"{cap_step}: the run is too short to be read at this cap")
+    for h in logged:
+        if h["loss"] <= target:
+            return h["step"] * batch_size
+    return None
+
+
+def slower_fraction(slow: list[int | None], fast: list[int | None]) -> float:
+    """The fraction of pairs (a run of ``slow``, a run of ``fast``) in which the first needed more
+    training prompts than the second (ties count one half); a run that never reached the target
+    (None) needed more than any that did, and ties with another such run. With three runs a side,
+    1.0 (every pair ordered) is the exact one-sided rank test's p = 1/20; 0.5 is no difference."""
+    if not slow or not fast:
+        raise ValueError("slower_fraction needs at least one run on each side")
+    inf = float("inf")
+    score = 0.0
+    for a in slow:
+        for b in fast:
+            a_, b_ = inf if a is None else a, inf if b is None else b
+            score += 1.0 if a_ > b_ else 0.5 if a_ == b_ else 0.0
+    return score / (len(slow) * len(fast))

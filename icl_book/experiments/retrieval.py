@@ -15,6 +15,7 @@ read at each true ``▷``), so one prompt scores every n from 0 to ``n_examples`
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -161,6 +162,81 @@ RETRIEVAL_EXPERIMENTS = [
                               "and recipe", cpu_train=_MEDIUM_TRAIN, positions="rotary"),
                  lambda p: RetrievalProblem(p.task), evaluate_retrieval) for key, t in SEGMENT.items()),
 ]
+
+
+# ---- how many training prompts segmentation costs ------------------------------------------------
+
+@dataclass(frozen=True)
+class SegmentStudy:
+    """The sample-complexity study of "segmentation is the hard part": for each format, the training
+    prompts each seed's run needed before its loss passed the target of ``loss_levels`` (half-way
+    from the one-example rule to the exact Bayes predictor), read off its training history up to
+    ``cap_steps`` (every run is at least that long; with the constant learning rate of the recipe,
+    the first ``cap_steps`` of a longer run are the same run)."""
+    slow: str = "rho30"               # the ambiguous format (▷ inside inputs, ρ = 0.3)
+    fast: str = "unique"              # the same task with a unique delimiter
+    seeds: tuple[int, ...] = (0, 1, 2)
+    cap_steps: int = 4000
+    n_prompts: int = 2000             # held-out prompts for the reference losses
+    profile: str = "cpu"              # whose artifacts it reads
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def seed_artifact(name: str, profile: str, seed: int) -> str:
+    """The artifact of seed ``seed`` (the book's convention: seed 0 keeps ``name-profile``)."""
+    return f"{name}-{profile}" + (f"-seed{seed}" if seed else "")
+
+
+def compute_segment_study(p: Profile) -> dict:
+    """Per format: the reference losses, each seed's training prompts to the target (None: not
+    reached by the cap) and its history up to the cap; then ``slower_fraction`` of the ambiguous
+    format's runs against the unique delimiter's, or None (and the missing artifacts listed) unless
+    every seed of both formats has shipped."""
+    from ..analysis.retrieval import loss_levels, prompts_to_target, slower_fraction
+    from ..store import PACKAGE_STORE, ArtifactError, ArtifactStore
+
+    study: SegmentStudy = p.task
+    store = ArtifactStore(PACKAGE_STORE)
+    formats, missing = {}, []
+    for key in (study.fast, study.slow):
+        task = SEGMENT[key]
+        levels = loss_levels(task, eval_set(task, study.n_prompts))
+        runs = {}
+        for seed in study.seeds:
+            name = seed_artifact(f"segment-{key}", study.profile, seed)
+            try:
+                r = store.results(name)
+            except ArtifactError:
+                missing.append(name)
+                continue
+            if RetrievalTask(**r["task"]) != task or r["train"]["seed"] != seed:
+                raise ValueError(f"{name}: not seed {seed} of segment-{key}'s task")
+            runs[seed] = {"artifact": name, "results_sha256": store.entry(name)["files"]["results.json"],
+                          "steps": r["train"]["steps"], "batch_size": r["train"]["batch_size"],
+                          "prompts_to_target": prompts_to_target(r["history"], levels["target"],
+                                                                 r["train"]["batch_size"], study.cap_steps),
+                          "history": [[h["step"], h["loss"]] for h in r["history"] if h["step"] <= study.cap_steps]}
+        formats[key] = {"levels": levels, "runs": runs}
+    complete = not missing
+    return {"formats": formats, "missing": missing,
+            "cap_prompts": study.cap_steps * _MEDIUM_TRAIN.batch_size,
+            "slower_fraction": slower_fraction([r["prompts_to_target"] for r in formats[study.slow]["runs"].values()],
+                                               [r["prompts_to_target"] for r in formats[study.fast]["runs"].values()])
+            if complete else None}
+
+
+SEGMENT_STUDY = Experiment(
+    "segment-study", "retrieval",
+    "Training prompts to the target loss, ▷ inside inputs (ρ = 0.3) against a unique delimiter, three seeds each; "
+    "computed from the shipped runs, not trained",
+    {"cpu": Profile(SegmentStudy(), None, None,
+                    note="seeds 0, 1, 2 of segment-unique and segment-rho30 at the cpu profile, each read up to "
+                         "4,000 steps (seeds 1 and 2 were trained for that long); the verdict is 'not run' "
+                         "until all six runs have shipped")},
+    None, None, compute=compute_segment_study)
+RETRIEVAL_EXPERIMENTS.append(SEGMENT_STUDY)
 
 
 # ---- s-sparse linear regression (Garg et al. 2022's sparse linear functions) -------------------
