@@ -67,6 +67,12 @@ XIE_2022 = {
     # The low-temperature setting (transition temperature 0.01, 12 concepts, V = 100).
     "low_temp_dip": PaperValue(None, "few-shot accuracy falls below zero-shot, then recovers with more examples",
                                "xie2022explanation", "zero-shot vs few-shot experiment, τ = 0.01, V = 100"),
+    # The theory's premise: a language model that fits the pretraining distribution predicts as the
+    # pretraining posterior predictive, so on a prompt it does what the exact predictor does.
+    "follows_predictive": PaperValue(0.0, "the in-context predictor is the pretraining posterior predictive",
+                                     "xie2022explanation", "Sec. 2, the in-context predictor (Eq. 2)"),
+    "fits_pretraining": PaperValue(0.0, "the LM fits the pretraining distribution exactly (KL 0)",
+                                   "xie2022explanation", "Sec. 2, the pretraining assumption"),
 }
 
 # The GINC paper's in-context accuracy curves, every (model, V, k, n), as read from the saved
