@@ -235,6 +235,14 @@ ABERNETHY_2024 = {
                                               "abernethy2024mechanism", "abstract"),
 }
 
+# Sclar, Choi, Tsvetkov & Suhr, "Quantifying Language Models' Sensitivity to Spurious Features in
+# Prompt Design" (ICLR 2024; arXiv 2310.11324), abstract: meaning-preserving changes of prompt format
+# (separators, spacing, casing) move few-shot accuracy by up to 76 points on LLaMA-2-13B.
+SCLAR_2024 = {
+    "format_spread": PaperValue(76, "up to 76 accuracy points between prompt formats (LLaMA-2-13B)",
+                                "sclar2024quantifying", "abstract"),
+}
+
 GARG_2022_SPARSE = {
     # Sparse linear functions, d = 20, s = 3: squared error normalised so that predicting zero
     # scores 1, for the 12-layer transformer and Lasso at its best alpha.
