@@ -43,7 +43,7 @@ def test_rules_refuse_what_they_cannot_judge():
 
 def test_spread_based_thresholds_come_from_the_papers_numbers():
     """The spin glass's tolerances are its stated standard deviations: not retyped at the claim."""
-    spec = claims.REGISTRY["spinglass.mp-error-n20"]
+    spec = claims.REGISTRY["spinglass.mp-error-n20.cpu"]
     paper = spec.paper
     assert spec.judge(paper.value + 0.99 * paper.spread) == "reproduced"
     assert spec.judge(paper.value + 2.9 * paper.spread) == "partly"
