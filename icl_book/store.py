@@ -13,7 +13,11 @@ here unpickles anything.
 
 Writes are atomic and one at a time: a save takes the store's lock (``.lock``, never listed),
 writes every file under a temporary name, then renames them into place with the manifest last,
-so a full disk or an interrupt leaves the previous artifact as it was, still verified.
+so a full disk or an interrupt leaves the previous artifact as it was, still verified. Before
+the renames it writes a journal (``.journal``) of them; a process killed midway (SIGKILL, power)
+leaves the journal, and the store's next save or verification, or a read that finds the new
+manifest beside an old file, finishes the renames (every staged file was complete before the
+journal was written, so rolling forward is always possible).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
 RESULTS = "results.json"
 LOCK = ".lock"
+JOURNAL = ".journal"
 
 
 class ArtifactError(RuntimeError):
@@ -248,6 +253,8 @@ class ArtifactStore:
             raise ArtifactError(f"artifact file {shown(path)} is missing; remake it with: {remake}")
         data = path.read_bytes()
         actual = hashlib.sha256(data).hexdigest()
+        if actual != expected and self.finish_interrupted_save():
+            return self.checked_bytes(name, filename)
         if actual != expected:
             raise ArtifactError(f"artifact file {shown(path)} is corrupt (sha256 {actual[:12]}… but the manifest "
                                 f"says {expected[:12]}…); restore it from git or remake it with: {remake}")
@@ -306,6 +313,30 @@ class ArtifactStore:
         files = {fn: other.checked_bytes(name, fn) for fn in other.entry(name)["files"]}
         return self._commit(name, files, entry)
 
+    def finish_interrupted_save(self) -> bool:
+        """Finish the renames of a save that was killed midway (its journal is still there);
+        True if there was one. Takes the store's lock."""
+        if not (self.root / JOURNAL).exists():
+            return False
+        with file_lock(self.root / LOCK):
+            return self._roll_forward()
+
+    def _roll_forward(self) -> bool:
+        """Under the store's lock: do the journal's renames that did not happen, then drop it."""
+        journal = self.root / JOURNAL
+        if not journal.exists():
+            return False
+        try:
+            renames = json.loads(journal.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:  # atomic_write makes this a damaged disk
+            raise ArtifactError(f"{shown(journal)} cannot be read ({e}); restore the store from git "
+                                f"(git checkout -- {shown(self.root)}) and remove the journal") from e
+        for tmp, final in renames:
+            if (self.root / tmp).exists():
+                os.replace(self.root / tmp, self.root / final)
+        journal.unlink()
+        return True
+
     def _commit(self, name: str, files: dict[str, bytes], entry: dict) -> dict:
         """Under the store's lock: every file under a temporary name first (a full disk fails
         here, and changes nothing), then the renames with the manifest last, interrupts held."""
@@ -314,19 +345,26 @@ class ArtifactStore:
         entry = {**entry, "files": {fn: hashlib.sha256(data).hexdigest() for fn, data in files.items()}}
         folder = self.root / name
         with file_lock(self.root / LOCK):
+            self._roll_forward()
             manifest = self.manifest()
             manifest[name] = entry
             staged: list[tuple[Path, Path]] = []
+            journaled = False
             try:
                 for filename, data in files.items():
                     staged.append((_stage(folder / filename, data), folder / filename))
                 staged.append((_stage(self.manifest_path, dump_json(manifest)), self.manifest_path))
                 with deferred_interrupts():
+                    atomic_write(self.root / JOURNAL, json.dumps([[str(p.relative_to(self.root)) for p in pair]
+                                                                  for pair in staged]))
+                    journaled = True      # from here on the save completes, now or at the next access
                     for tmp, final in staged:
                         os.replace(tmp, final)
+                    (self.root / JOURNAL).unlink()
             except BaseException:
-                for tmp, _ in staged:
-                    tmp.unlink(missing_ok=True)
+                if not journaled:
+                    for tmp, _ in staged:
+                        tmp.unlink(missing_ok=True)
                 raise
             for stray in folder.iterdir():  # files of the artifact's previous version, stale temporaries
                 if stray.name not in files:
@@ -337,6 +375,7 @@ class ArtifactStore:
         """Check every file of every artifact: ``(name, filename, error or None)``; a file or
         folder in the store that the manifest does not list is an error too."""
         report = []
+        self.finish_interrupted_save()
         manifest = self.manifest()
         for name, entry in sorted(manifest.items()):
             for filename in sorted(entry["files"]):
@@ -358,7 +397,7 @@ class ArtifactStore:
             return []
         out = []
         for top in sorted(self.root.iterdir()):
-            if top.name in (MANIFEST, LOCK):
+            if top.name in (MANIFEST, LOCK, JOURNAL):
                 continue
             if top.name not in manifest or not top.is_dir():
                 out.append(top)
@@ -376,7 +415,7 @@ def _manifest_problem(manifest) -> str | None:
     if not isinstance(manifest, dict):
         return f"a JSON {type(manifest).__name__}, not an object of artifacts"
     for name, entry in manifest.items():
-        if not _NAME.fullmatch(name) or name in (MANIFEST, LOCK):
+        if not _NAME.fullmatch(name) or name in (MANIFEST, LOCK, JOURNAL):
             return f"{name!r} is not an artifact name"
         if not isinstance(entry, dict) or not isinstance(entry.get("files"), dict):
             return f"entry {name!r} has no 'files' object"

@@ -255,3 +255,35 @@ def test_build_outputs_and_store_locks_are_not_tracked():
     paths = ["build/lib/icl_book/store.py", "icl_book/artifacts/.lock", "runs/linreg-smoke/.lock"]
     out = subprocess.run(["git", "check-ignore", *paths], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.split() == paths
+
+
+def test_a_save_killed_during_its_renames_is_finished_by_the_next_access(tmp_store):
+    """SIGKILL (no handler runs) after the first rename: the journal left behind lets the store
+    complete the new version instead of mixing it with the old one."""
+    import multiprocessing
+    import os
+
+    save_tiny(tmp_store)
+
+    def killed_after_one_rename():
+        real_replace, done = os.replace, []
+
+        def replace_then_die(src, dst):
+            real_replace(src, dst)
+            if not str(dst).endswith(".journal"):
+                done.append(dst)
+                if len(done) == 1:
+                    os._exit(9)               # like SIGKILL: no finally, no except
+        os.replace = replace_then_die
+        tmp_store.save("tiny-smoke", results={"accuracy": 0.9}, provenance={"command": "icl-book train tiny"},
+                       model=tiny(), model_spec={"kind": "transformer", "config": tiny().cfg.to_dict()})
+
+    proc = multiprocessing.get_context("fork").Process(target=killed_after_one_rename)
+    proc.start()
+    proc.join()
+    assert proc.exitcode == 9 and (tmp_store.root / ".journal").exists()
+    # one file of the new version is in place, the rest staged: a read finishes the save
+    assert tmp_store.results("tiny-smoke") == {"accuracy": 0.9}
+    assert not (tmp_store.root / ".journal").exists()
+    assert all(err is None for _, _, err in tmp_store.verify()), tmp_store.verify()
+    assert tmp_store.entry("tiny-smoke")["command"] == "icl-book train tiny"
