@@ -283,6 +283,24 @@ def test_ginc_experiment_trains_and_scores_beside_the_exact_predictive(tmp_store
     assert g["model"][1][2] is None and g["bayes"][1][2] is not None and g["model"][0][0] is not None
 
 
+def test_r100_experiment_records_the_gap_to_the_exact_predictive(tmp_store, tmp_path):
+    """ginc-r100 trains on the paper's HMMs (R = 100) and stores the KL per position on held-out
+    documents, the KL at the prompts' test position and, while training, the monitor's curve."""
+    from icl_book import experiments
+
+    cpu = experiments.get("ginc-r100").profile("cpu")
+    assert cpu.task.hmm == GINCConfig() and cpu.task.bayes_epsilon == 0.0
+    assert cpu.model == experiments.get("ginc-lstm").profile("cpu").model.__class__(
+        **{**cpu.model.to_dict(), "vocab_size": 51})
+    experiments.run("ginc-r100", "smoke", store=tmp_store, run_root=tmp_path, progress=False)
+    res = tmp_store.results("ginc-r100-smoke")
+    docs = res["evaluation"]["documents"]
+    assert len(docs["kl_model"]["per_position"]) == 127 and docs["kl_model"]["mean"] > docs["kl_blind"]["mean"] > 0
+    assert docs["cross_entropy"]["exact"] < docs["cross_entropy"]["blind"] < docs["cross_entropy"]["model"]
+    assert all(v > 0 for row in res["evaluation"]["accuracy"]["kl_to_exact"] for v in row)
+    assert [c["step"] for c in res["curve"]] == [30, 60] and res["curve"][-1]["kl_model"] < res["curve"][0]["kl_model"]
+
+
 def test_order_prompts_hold_the_same_examples_in_every_order(paper):
     k, n, sets, tests = 4, 3, 5, 7
     pr = make_order_prompts(paper, k, n, sets, tests, seed=0)
@@ -400,21 +418,99 @@ def test_ginc_claims_evaluate(tmp_store):
 
     ids = [i for i, spec in claims.REGISTRY.items() if spec.chapter == "ginc"]
     for new in ("ginc.order-spread-4l.cpu", "ginc.unseen-lstm.cpu", "ginc.single-concept.cpu",
-                "ginc.random-tokens.cpu", "ginc.low-temp-dip.cpu", "ginc.low-temp-recovery.cpu"):
+                "ginc.random-tokens.cpu", "ginc.low-temp-dip.cpu", "ginc.low-temp-recovery.cpu",
+                "ginc.4l-short-gap.cpu", "ginc.r100-kl.cpu", "ginc.r100-kl.paper", "ginc.single-concept.paper",
+                "ginc.random-tokens.paper", "ginc.low-temp-dip.paper"):
         assert new in ids
     assert all(claims.evaluate(i, tmp_store).verdict == "not run" for i in ids)
-    # a model claim reads the model through the store: a fake low-temperature grid and a fake
-    # single-concept grid give the verdicts their rules say
-    grid = {"k": [3, 5], "n": [0, 1, 2, 64], "model": [[0.5, 0.4, 0.45, 0.6], [0.7, 0.69, 0.7, 0.8]]}
+    # A fake low-temperature grid: the dip and the recovery are judged on their intervals. With 1000
+    # prompts a cell, a 10-point fall clears 2.5 standard errors (about 5.5 points); a 3-point one,
+    # which the largest of eight noisy differences reaches by chance, does not.
+    grid = {"k": [3, 5], "n": [0, 1, 2, 64], "n_prompts": 1000,
+            "model": [[0.5, 0.4, 0.45, 0.6], [0.7, 0.69, 0.7, 0.8]]}
     tmp_store.save("ginc-low-temp-cpu", results={"evaluation": {"accuracy": grid}}, provenance={})
     dip, rec = claims.evaluate("ginc.low-temp-dip.cpu", tmp_store), claims.evaluate("ginc.low-temp-recovery.cpu",
                                                                                      tmp_store)
-    assert dip.ours == pytest.approx(10.0) and dip.verdict == "reproduced"
-    assert rec.ours == pytest.approx(20.0) and rec.verdict == "reproduced"
-    flat = {"k": [3], "n": [0, 64], "model": [[0.28, 0.29]]}
+    se = lambda a, b: 100 * np.sqrt((a * (1 - a) + b * (1 - b)) / 1000)
+    assert dip.ours == pytest.approx(10.0 - 2.5 * se(0.5, 0.4)) and dip.verdict == "reproduced"
+    assert rec.ours == pytest.approx(20.0 - 1.96 * se(0.4, 0.6)) and rec.verdict == "reproduced"
+    noisy = {**grid, "model": [[0.5, 0.47, 0.48, 0.6], [0.7, 0.69, 0.7, 0.8]]}
+    tmp_store.save("ginc-low-temp-cpu", results={"evaluation": {"accuracy": noisy}}, provenance={})
+    assert claims.evaluate("ginc.low-temp-dip.cpu", tmp_store).verdict == "not reproduced"
+    # single concept, flat: the change's 95 % interval against the paper's largest change (about a point)
+    flat = {"k": [3], "n": [0, 64], "n_prompts": 500, "model": [[0.28, 0.29]]}
     tmp_store.save("ginc-single-concept-cpu", results={"evaluation": {"accuracy": flat}}, provenance={})
     assert claims.evaluate("ginc.single-concept.cpu", tmp_store).verdict == "reproduced"
-    assert claims.evaluate("ginc.single-concept-flat.cpu", tmp_store).ours == pytest.approx(1.0)
+    assert claims.evaluate("ginc.single-concept-flat.cpu", tmp_store).ours == 0.0
+    bound = claims.REGISTRY["ginc.single-concept-flat.cpu"].paper.value
+    rising = {**flat, "model": [[0.28, 0.43]]}     # +15 points, interval about +-5.8
+    tmp_store.save("ginc-single-concept-cpu", results={"evaluation": {"accuracy": rising}}, provenance={})
+    flat_claim = claims.evaluate("ginc.single-concept-flat.cpu", tmp_store)
+    assert flat_claim.ours == pytest.approx(15.0 - 1.96 * se(0.28, 0.43) * np.sqrt(1000 / 500) - bound)
+    assert flat_claim.verdict == "not reproduced"
+
+
+def test_gap_and_gain_claims_score_the_exact_predictor_on_the_same_prompts(tmp_store):
+    """At V = 150 the exact predictor is right with no examples for k >= 8: the model is scored by its
+    gap to it at k = 10, n = 64, and by the share it makes of the exact predictor's gain where there is
+    one (here k = 3). A model whose own curve rises where the exact predictor is flat earns nothing."""
+    from icl_book import claims
+
+    grid = {"k": [3, 10], "n": [0, 64], "n_prompts": 500,
+            "bayes": [[0.55, 0.91], [1.0, 1.0]],
+            "model": [[0.30, 0.46], [0.60, 0.97]]}   # gains 16 of 36 points at k = 3; 3 points short at k = 10
+    tmp_store.save("ginc-lstm-cpu", results={"evaluation": {"accuracy": grid}}, provenance={})
+    gap, share = claims.evaluate("ginc.lstm-gap.cpu", tmp_store), claims.evaluate("ginc.lstm-exact-gain.cpu", tmp_store)
+    assert gap.ours == pytest.approx(3.0) and gap.verdict == "reproduced"
+    assert share.ours == pytest.approx(16 / 36) and share.verdict == "partly"     # less than half of it
+    # the old rule's reading: a large rise at k = 10 (here 37 points) where the exact predictor gains nothing
+    lazy = {**grid, "model": [[0.30, 0.30], [0.20, 0.57]]}
+    tmp_store.save("ginc-lstm-cpu", results={"evaluation": {"accuracy": lazy}}, provenance={})
+    assert claims.evaluate("ginc.lstm-gap.cpu", tmp_store).verdict == "not reproduced"
+    assert claims.evaluate("ginc.lstm-exact-gain.cpu", tmp_store).verdict == "not reproduced"
+
+
+def test_r100_kl_claim_reads_the_documents_comparison(tmp_store):
+    from icl_book import claims
+
+    docs = lambda model: {"kl_model": {"mean": model}, "kl_blind": {"mean": 0.134}}
+    for kl, verdict in ((0.02, "reproduced"), (0.1, "partly"), (0.134, "not reproduced"), (0.3, "not reproduced")):
+        tmp_store.save("ginc-r100-cpu", results={"evaluation": {"documents": docs(kl)}}, provenance={})
+        claim = claims.evaluate("ginc.r100-kl.cpu", tmp_store)
+        assert claim.ours == pytest.approx(kl / 0.134) and claim.verdict == verdict
+
+
+def test_document_predictive_agrees_with_the_prompt_predictive_and_the_kl_is_a_divergence(paper, code):
+    """At every position the document predictive is the prompt predictive of the prefix; the KL from
+    it to itself is 0, to the concept-blind reference positive, and a token it rules out costs inf."""
+    from icl_book.analysis.ginc import kl_divergence, kl_per_position
+    from icl_book.bayes.hmm import document_predictive
+    from icl_book.tasks import pretraining_tokens
+
+    for hmms, eps in ((paper, 0.0), (code, 1e-3)):
+        docs = pretraining_tokens(hmms, 4, 30, seed=5).tokens
+        full = document_predictive(hmms, docs, epsilon=eps)
+        assert full.shape == (4, 29, hmms.cfg.model_vocab_size)
+        for t in (0, 7, 28):
+            np.testing.assert_allclose(full[:, t], pretraining_predictive(hmms, docs[:, :t + 1], epsilon=eps).probs,
+                                       rtol=1e-10, atol=1e-13)
+    docs = pretraining_tokens(paper, 6, 200, seed=6).tokens
+    exact = document_predictive(paper, docs)
+    blind = document_predictive(paper, docs, mixture=False)
+    np.testing.assert_allclose(blind.sum(-1), 1.0, rtol=1e-10)
+    same = kl_per_position(exact, np.log(exact, where=exact > 0, out=np.full_like(exact, -np.inf)))
+    assert same["mean"] == pytest.approx(0.0, abs=1e-12)
+    with np.errstate(divide="ignore"):          # the pad token: probability 0 under both
+        away = kl_per_position(exact, np.log(blind))
+    assert away["mean"] > 0.01 and len(away["per_position"]) == 199 and away["sem"] > 0
+    # inferring the concept pays off later in a document: the blind reference falls further behind
+    assert np.mean(away["per_position"][100:]) > np.mean(away["per_position"][:5])
+    p = np.array([[0.5, 0.5, 0.0]])
+    with np.errstate(divide="ignore"):
+        assert np.isinf(kl_divergence(p, np.log([[1.0, 0.0, 0.0]]))[0])      # q rules out a token p allows
+        assert kl_divergence(p, np.log([[0.5, 0.5, 0.0]]))[0] == 0.0        # p's zero costs nothing
+    with pytest.raises(ValueError, match="matching shapes"):
+        kl_divergence(p, np.zeros((1, 2)))
 
 
 def test_the_shipped_lstm_learns_in_context_on_fresh_prompts():
