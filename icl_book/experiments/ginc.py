@@ -420,6 +420,10 @@ class GINCAnalysis:
     """Order sensitivity and unseen-concept prompts, measured on shipped models."""
     models: tuple[str, ...] = ("ginc-4l-cpu", "ginc-lstm-cpu")
     n_prompts: int = 200
+    # The exact predictor's order sensitivity on the paper's HMMs (R = 100) at the cpu models' V, at
+    # these example lengths: a minute of forward algorithm the chapter would otherwise rerun.
+    paper_hmm_vocab: int = 150
+    paper_hmm_order_k: tuple[int, ...] = (3, 10)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -440,14 +444,24 @@ def compute_analysis(p: Profile) -> dict:
             exact[task] = exact_analysis(task, p.task.n_prompts)
         out[name] = {**shipped_analysis(store, name, p.task.n_prompts, exact[task]),
                      "weights_sha256": store.entry(name)["files"]["weights.safetensors"]}
+    paper_hmms = GINCConfig(vocab_size=p.task.paper_hmm_vocab)
+    out[PAPER_HMM_ORDER] = {"hmm": paper_hmms.to_dict(),
+                            "order": {str(k): order_sensitivity(None, build_hmms(paper_hmms), k=k)
+                                      for k in p.task.paper_hmm_order_k}}
     return out
 
 
+# The key of ``compute_analysis``'s results that holds the exact predictor on the paper's HMMs (every
+# other key is a model's artifact name).
+PAPER_HMM_ORDER = "exact-order-paper-hmms"
+
+
 GINC_ANALYSIS = Experiment(
-    "ginc-analysis", "ginc", "GINC: order sensitivity and unseen-concept prompts on the shipped models; "
-    "computed, not trained",
+    "ginc-analysis", "ginc", "GINC: order sensitivity and unseen-concept prompts on the shipped models, and the exact "
+    "predictor's order sensitivity on the paper's HMMs; computed, not trained",
     {"cpu": Profile(GINCAnalysis(), None, None, note="the shipped cpu models, 20 sets of 4 examples in 24 "
-                                                      "orders, 200 unseen-concept prompts per (k, n)")},
+                                                      "orders, 200 unseen-concept prompts per (k, n); the exact "
+                                                      "predictor on R = 100, V = 150 at k = 3 and 10")},
     None, None, compute=compute_analysis)
 R100_EXPERIMENT = _experiment("ginc-r100", "GINC on the paper's own HMMs (R = 100): an LSTM beside the exact "
                               "predictive, by KL divergence per position", _r100(), monitor=monitor_ginc)
