@@ -171,8 +171,8 @@ class SegmentStudy:
     """The sample-complexity study of "segmentation is the hard part": for each format, the training
     prompts each seed's run needed before its loss passed the target of ``loss_levels`` (half-way
     from the one-example rule to the exact Bayes predictor), read off its training history up to
-    ``cap_steps`` (every run is at least that long; with the constant learning rate of the recipe,
-    the first ``cap_steps`` of a longer run are the same run)."""
+    ``cap_steps`` (every run is at least that long; the recipe's learning rate is constant after
+    warm-up, so a longer run's first ``cap_steps`` follow the same schedule as a run of that length)."""
     slow: str = "rho30"               # the ambiguous format (▷ inside inputs, ρ = 0.3)
     fast: str = "unique"              # the same task with a unique delimiter
     seeds: tuple[int, ...] = (0, 1, 2)
