@@ -2,7 +2,7 @@
 
     icl-book list
     icl-book train linreg --profile cpu [--device cpu|cuda] [--resume | --fresh] [--set lr=3e-4]
-                   [--set model.n_layer=4] [--threads N] [--run-dir runs] [--store PATH]
+                   [--set model.n_layer=4] [--seeds 0,1,2] [--threads N] [--run-dir runs] [--store PATH]
     icl-book retrain [NAME ...]            retrain every shipped cpu artifact (or the named ones)
     icl-book import STORE NAME [NAME ...]  copy artifacts and their manifest entries from another store
     icl-book verify
@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("--fresh", action="store_true", help="discard the run's checkpoint and start again")
     t.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a config field: lr=3e-4 (training), model.n_layer=4, task.d=8 (repeatable)")
+    t.add_argument("--seeds", type=_seeds, metavar="S,S,...",
+                   help="train these seeds side by side in this process, each its own artifact "
+                        "(EXP-PROFILE for seed 0, EXP-PROFILE-seedS otherwise)")
     t.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's); part of the run's identity")
     t.add_argument("--run-dir", default="runs", help="where checkpoints go (default: runs/)")
     t.add_argument("--store", help="the store to write (default: $ICL_BOOK_ARTIFACTS, else the package's for an "
@@ -66,6 +69,16 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("claims", help="the scorecard: our value, the paper's, the verdict")
     c.add_argument("--json", action="store_true")
     return p
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds takes integers separated by commas (0,1,2), got {text!r}") from None
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"--seeds takes distinct integers >= 0, got {text!r}")
+    return seeds
 
 
 def _list(store: ArtifactStore) -> int:
@@ -89,14 +102,18 @@ def _overrides(args) -> dict[str, str]:
     return overrides
 
 
-def _command(args, *, resume: bool = False, everything: bool = False) -> str:
+def _command(args, *, resume: bool = False, everything: bool = False, seeds: list[int] | None = None) -> str:
     """The ``icl-book train`` command of this run: what remakes it (recorded in the manifest), or
-    with ``everything`` the one that continues it here (run dir, store, device and threads too)."""
+    with ``everything`` the one that continues it here (run dir, store, device and threads too).
+    ``seeds``: the command of those seeds (one seed's artifact records its own seed alone)."""
     parts = ["icl-book", "train", args.experiment, "--profile", args.profile]
     if everything or args.device != "cpu":
         parts += ["--device", args.device]
     for item in args.set:
         parts += ["--set", item]
+    seeds = args.seeds if seeds is None else seeds
+    if seeds and seeds != [0]:
+        parts += ["--seeds", ",".join(map(str, seeds))]
     if args.threads or (everything and args.device == "cpu"):
         import torch
 
@@ -125,12 +142,38 @@ def _train(args, store: ArtifactStore | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     store = store or _target_store(args, overrides)
-    entry = experiments.run(args.experiment, args.profile, device=args.device, resume=args.resume,
-                            fresh=args.fresh, overrides=overrides, store=store, run_root=args.run_dir,
-                            progress=not args.quiet, command=_command(args))
-    name = experiments.artifact_name(args.experiment, args.profile)
-    print(f"stored {name} in {shown(store.root)} ({entry['wall_time_s']} s on {entry['device']})")
+    if not args.seeds:
+        entry = experiments.run(args.experiment, args.profile, device=args.device, resume=args.resume,
+                                fresh=args.fresh, overrides=overrides, store=store, run_root=args.run_dir,
+                                progress=not args.quiet, command=_command(args))
+        names = _artifact_names(args)
+        entries = [entry]
+    else:
+        entries = experiments.run_seeds(args.experiment, args.profile, args.seeds, device=args.device,
+                                        resume=args.resume, fresh=args.fresh, overrides=overrides, store=store,
+                                        run_root=args.run_dir, progress=not args.quiet,
+                                        commands=[_command(args, seeds=[s]) for s in args.seeds])
+        names = _artifact_names(args)
+    for name, entry in zip(names, entries):
+        together = f", side by side with seeds {entry['seeds_together']}" if "seeds_together" in entry else ""
+        print(f"stored {name} in {shown(store.root)} ({entry['wall_time_s']} s on {entry['device']}{together})")
     return 0
+
+
+def _artifact_names(args) -> list[str]:
+    """The artifacts (and run directories) of an ``icl-book train`` command."""
+    if args.seeds:
+        return [experiments.artifact_name(args.experiment, args.profile, s) for s in args.seeds]
+    seed = 0
+    for item in args.set:  # --set seed=S names the artifact as --seeds S does
+        key, _, value = item.partition("=")
+        if key in ("seed", "train.seed"):
+            try:
+                seed = int(value)
+            except ValueError:
+                pass
+    return [experiments.artifact_name(args.experiment, args.profile, seed) if seed >= 0 else
+            experiments.artifact_name(args.experiment, args.profile)]
 
 
 def _retrain(args, store: ArtifactStore) -> int:
@@ -245,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _checkpoint(args) -> int | None:
-    return has_checkpoint(Path(args.run_dir) / experiments.artifact_name(args.experiment, args.profile))
+    return has_checkpoint(Path(args.run_dir) / _artifact_names(args)[0])
 
 
 def _next(args, step: int | None) -> str:

@@ -20,6 +20,7 @@ interrupted and resumed ends with the same weights as one that never stopped.
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import json
 import math
@@ -223,6 +224,7 @@ class TrainResult:
     metrics: dict
     wall_time_s: float
     resumed_from: int
+    seeds_together: tuple[int, ...] = ()  # the seeds trained side by side with this one (itself included)
 
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -335,121 +337,286 @@ def train(model: torch.nn.Module, problem: Problem, cfg: TrainConfig, run_dir: s
     ``stop_after`` ends the run early after that many steps, as an interruption would (tests).
     A Ctrl-C comes out as ``Interrupted``, naming the checkpoint to resume from.
     """
+    return train_seeds([model], problem, [cfg], [run_dir], device=device, resume=resume, fresh=fresh,
+                       progress=progress, identities=[identity], evaluate=evaluate, stop_after=stop_after)[0]
+
+
+def can_stack(model: torch.nn.Module) -> str | None:
+    """Why ``model`` cannot train side by side with copies of itself under ``torch.func.vmap``
+    (None when it can): a recurrent layer has no batching rule, and dropout under vmap would draw
+    one noise for all seeds, not each seed's own stream."""
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.RNNBase):
+            return f"{name or type(model).__name__} is a recurrent layer ({type(m).__name__}), which vmap cannot batch"
+        p = getattr(m, "p", None) if isinstance(m, torch.nn.modules.dropout._DropoutNd) else getattr(m, "dropout", None)
+        if isinstance(p, float) and p > 0:
+            return f"the model uses dropout ({name or 'model'}: {p}), and each seed must draw its own dropout noise"
+    return None
+
+
+def train_seeds(models: list[torch.nn.Module], problem: Problem, cfgs: list[TrainConfig], run_dirs: list[str | Path],
+                *, device: str | torch.device = "cpu", resume: bool = False, fresh: bool = False,
+                progress: bool = True, identities: list[dict | None] | None = None,
+                evaluate: Callable[[torch.nn.Module], dict] | list | None = None, stop_after: int | None = None,
+                together: bool | None = None) -> list[TrainResult]:
+    """Train several copies of one model that differ only in their seed, each into its own run
+    directory, with its own checkpoints, metrics and result: the same as ``train`` on each alone.
+
+    Side by side (``together``; by default whenever ``can_stack`` allows and there are several):
+    each step stacks the seeds' parameters and batches along a new leading axis and evaluates
+    ``problem.loss`` once under ``torch.func.vmap``, so every matrix product is one batched
+    product over the seeds. Stacked parameters with vmap rather than a batched model class: the
+    book keeps one transformer, and every problem's loss (written for one model) runs unchanged
+    on a seed's slice. Each seed keeps its own ``nn.Module`` and AdamW (the stack is rebuilt
+    from them each step, and the gradients flow back to them), so clipping, the optimiser step,
+    evaluation and checkpoints are the single-seed code on each, and a seed's checkpoint is
+    exactly the one its single-seed run writes (either can resume the other). A seed's weights
+    match its single-seed run to float tolerance (the batched products sum in another order).
+    Models ``can_stack`` refuses (the LSTM, dropout) train one after another, same interface.
+    ``evaluate`` is one callable for every seed or a list with one per seed.
+    """
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device cuda was asked for, but PyTorch sees no CUDA device")
     if resume and fresh:
         raise ConfigError("resume and fresh exclude each other")
-    run_dir = Path(run_dir)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise ConfigError(f"run directory {shown(run_dir)} is a file (or lies under one); "
-                          f"pass another --run-dir or move the file") from None
-    identity = {"train": cfg.to_dict(), **(identity or {})}
-    if device.type == "cpu":
-        identity["threads"] = torch.get_num_threads()
-    with file_lock(run_dir / ".lock", wait=False,
-                   busy=f"another process is training into {shown(run_dir)}; wait for it to finish, "
-                        f"or pass another --run-dir"):
-        return _train(model, problem, cfg, run_dir, device, resume, fresh, progress, identity, evaluate, stop_after)
+    if not (len(models) == len(cfgs) == len(run_dirs)) or not models:
+        raise ValueError(f"train_seeds needs one config and run directory per model, got {len(models)} models, "
+                         f"{len(cfgs)} configs, {len(run_dirs)} run directories")
+    if len({json.dumps({**c.to_dict(), "seed": 0}, sort_keys=True) for c in cfgs}) != 1:
+        raise ConfigError("seeds trained together must share every training setting but the seed")
+    if len({c.seed for c in cfgs}) != len(cfgs):
+        raise ConfigError(f"each seed once: got seeds {[c.seed for c in cfgs]}")
+    run_dirs = [Path(d) for d in run_dirs]
+    if len(set(run_dirs)) != len(run_dirs):
+        raise ConfigError("each seed needs its own run directory")
+    for run_dir in run_dirs:
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise ConfigError(f"run directory {shown(run_dir)} is a file (or lies under one); "
+                              f"pass another --run-dir or move the file") from None
+    identities = identities or [None] * len(models)
+    evaluates = evaluate if isinstance(evaluate, (list, tuple)) else [evaluate] * len(models)
+    idents = []
+    for cfg, ident in zip(cfgs, identities):
+        ident = {"train": cfg.to_dict(), **(ident or {})}
+        if device.type == "cpu":
+            ident["threads"] = torch.get_num_threads()
+        idents.append(ident)
+    why_not = can_stack(models[0])
+    if together and why_not:
+        raise ConfigError(f"these seeds cannot train side by side: {why_not}")
+    together = len(models) > 1 and why_not is None if together is None else together
+    groups = [list(range(len(models)))] if together else [[i] for i in range(len(models))]
+    with contextlib.ExitStack() as locks:
+        for run_dir in run_dirs:
+            locks.enter_context(file_lock(run_dir / ".lock", wait=False,
+                                          busy=f"another process is training into {shown(run_dir)}; wait for it "
+                                               f"to finish, or pass another --run-dir"))
+        lanes = [_Lane.open(models[i], cfgs[i], run_dirs[i], idents[i], device, resume, fresh, evaluates[i])
+                 for i in range(len(models))]
+        if len({lane.start for lane in lanes}) != 1:
+            raise ConfigError("the seeds' checkpoints are at different steps ("
+                              + ", ".join(f"seed {lane.cfg.seed}: {lane.start}" for lane in lanes)
+                              + "); resume each seed alone")
+        for lane in lanes:
+            lane.discard_if(fresh)  # every check of every seed has passed: only now is an old run given up
+        results: list[TrainResult] = []
+        for group in groups:
+            results += _loop([lanes[i] for i in group], problem, device, progress, stop_after)
+        return results
 
 
-def _train(model, problem, cfg, run_dir, device, resume, fresh, progress, identity, evaluate, stop_after):
-    model.to(device)
+@dataclass
+class _Lane:
+    """One seed of a run: its model, optimiser, run directory and metrics."""
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    cfg: TrainConfig
+    run_dir: Path
+    identity: dict
+    start: int
+    metrics: dict
+    pending: list[float]
+    evaluate: Callable[[torch.nn.Module], dict] | None
 
-    use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (decay if p.dim() >= 2 and "embed" not in name and "pos" not in name else no_decay).append(p)
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=device.type == "cuda")
+    @classmethod
+    def open(cls, model, cfg, run_dir, identity, device, resume, fresh, evaluate) -> "_Lane":
+        model.to(device)
+        decay, no_decay = [], []
+        for name, p in model.named_parameters():
+            (decay if p.dim() >= 2 and "embed" not in name and "pos" not in name else no_decay).append(p)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=device.type == "cuda")
+        start, metrics, pending = 0, {"identity": identity, "history": [], "evals": [], "wall_time_s": 0.0}, []
+        legacy = (run_dir / STATE).exists()
+        if resume and has_checkpoint(run_dir) is None:
+            raise ConfigError(f"{shown(run_dir)} holds no checkpoint to resume"
+                              + (" (only one in an earlier layout: start afresh with --fresh)" if legacy else
+                                 "; run the same command without --resume to start"))
+        if resume:
+            start, metrics, pending = _load_checkpoint(run_dir, model, optimizer, identity, cfg)
+        elif not fresh and (has_checkpoint(run_dir) is not None or legacy):
+            raise ConfigError(f"{shown(run_dir)} already holds a checkpoint at step {has_checkpoint(run_dir) or '?'}: "
+                              f"pass resume (--resume) to continue it, or remove it (--fresh) to start again")
+        return cls(model, optimizer, cfg, run_dir, identity, start, metrics, pending, evaluate)
 
-    start, metrics, pending = 0, {"identity": identity, "history": [], "evals": [], "wall_time_s": 0.0}, []
-    legacy = (run_dir / STATE).exists()
-    if resume and has_checkpoint(run_dir) is None:
-        raise ConfigError(f"{shown(run_dir)} holds no checkpoint to resume"
-                          + (" (only one in an earlier layout: start afresh with --fresh)" if legacy else
-                             "; run the same command without --resume to start"))
-    if resume:
-        start, metrics, pending = _load_checkpoint(run_dir, model, optimizer, identity, cfg)
-    elif fresh:
-        _discard_checkpoints(run_dir)  # every check has passed: only now is the old run given up
-    elif has_checkpoint(run_dir) is not None or legacy:
-        raise ConfigError(f"{shown(run_dir)} already holds a checkpoint at step {has_checkpoint(run_dir) or '?'}: "
-                          f"pass resume (--resume) to continue it, or remove it (--fresh) to start again")
+    def discard_if(self, fresh: bool) -> None:
+        if fresh:
+            _discard_checkpoints(self.run_dir)
 
-    mode = _compile_mode(cfg, device)
-    compiled = torch.compile(model, mode=mode) if mode else None
 
-    def one_step(forward_model, batch):
+def _clip_and_step(lane: _Lane) -> None:
+    if lane.cfg.grad_clip:
+        torch.nn.utils.clip_grad_norm_(lane.model.parameters(), lane.cfg.grad_clip)
+    lane.optimizer.step()
+    lane.optimizer.zero_grad(set_to_none=True)
+
+
+class _Bound:
+    """One seed's slice of the stacked parameters, called like the model (inside vmap)."""
+
+    def __init__(self, base: torch.nn.Module, params: dict, buffers: dict):
+        self.base, self.params, self.buffers = base, params, buffers
+        self.training = base.training
+        self.cfg = getattr(base, "cfg", None)
+
+    def __call__(self, *args, **kwargs):
+        return torch.func.functional_call(self.base, (self.params, self.buffers), args, kwargs)
+
+
+def _stack_batches(batches: list) -> Any:
+    from torch.utils._pytree import tree_flatten, tree_unflatten
+
+    flat = [tree_flatten(b) for b in batches]
+    leaves, spec = flat[0]
+    if not all(isinstance(x, torch.Tensor) for x in leaves):
+        raise TypeError("side-by-side seeds need batches made of tensors only")
+    return tree_unflatten([torch.stack([f[0][k] for f in flat]) for k in range(len(leaves))], spec)
+
+
+def _step_function(lanes: list[_Lane], problem: Problem, device: torch.device, use_bf16: bool, mode: str | None):
+    """``step(batches) -> losses [S]``: one optimiser step of every lane. One lane: the plain
+    forward and backward of its model; several: their stacked parameters under vmap."""
+    models = [lane.model for lane in lanes]
+    if len(lanes) == 1:
+        def losses(batches):
+            return problem.loss(forward_model, batches[0])[None]
+        forward_model = models[0]
+        target = models[0]
+    else:
+        base = models[0]
+        names = [n for n, _ in base.named_parameters()]
+        params = [[p for _, p in m.named_parameters()] for m in models]
+        buffers = dict(base.named_buffers())
+
+        def per_seed(stacked, batch):
+            return problem.loss(_Bound(base, stacked, buffers), batch)
+
+        batched_loss = torch.func.vmap(per_seed, randomness="error")
+
+        def losses(batches):
+            stacked = {n: torch.stack([ps[j] for ps in params]) for j, n in enumerate(names)}
+            with warnings.catch_warnings():  # vmap loops over the seeds where an op has no batching rule
+                warnings.filterwarnings("ignore", message="There is a performance drop")
+                return batched_loss(stacked, _stack_batches(batches))
+        target = losses
+    compiled = torch.compile(target, mode=mode) if mode else None
+
+    def one_step(fn, batches):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            loss = problem.loss(forward_model, batch)
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return loss.detach()
+            out = fn(batches)
+        out.sum().backward()
+        for lane in lanes:
+            _clip_and_step(lane)
+        return out.detach()
 
-    def step_fn(batch):
+    def step(batches):
         nonlocal compiled
         if compiled is not None:
             try:
-                return one_step(compiled, batch)
+                if len(lanes) == 1:
+                    return one_step(lambda b: problem.loss(compiled, b[0])[None], batches)
+                return one_step(compiled, batches)
             except Exception as e:  # noqa: BLE001 -- no C++ compiler, an unsupported op: go on eagerly
                 first = str(e).splitlines()[0] if str(e) else ""
                 warnings.warn(f"torch.compile (mode {mode!r}) failed, training without it: {type(e).__name__}: {first}")
                 compiled = None
-                optimizer.zero_grad(set_to_none=True)
-        return one_step(model, batch)
+                for lane in lanes:
+                    lane.optimizer.zero_grad(set_to_none=True)
+        return one_step(losses, batches)
 
-    def run_eval(step):
-        if evaluate is None:
+    return step
+
+
+def _loop(lanes: list[_Lane], problem: Problem, device: torch.device, progress: bool, stop_after):
+    """The training loop, over one seed or several side by side (``lanes``)."""
+    cfg = lanes[0].cfg  # every setting but the seed is shared
+    use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+    step_fn = _step_function(lanes, problem, device, use_bf16, _compile_mode(cfg, device))
+    label = lambda lane: "" if len(lanes) == 1 else f" (seed {lane.cfg.seed})"
+
+    def run_eval(lane, step):
+        if lane.evaluate is None:
             return
-        model.eval()
+        lane.model.eval()
         with torch.no_grad():
-            metrics["evals"].append({"step": step, **evaluate(model)})
-        model.train()
+            lane.metrics["evals"].append({"step": step, **lane.evaluate(lane.model)})
+        lane.model.train()
 
+    def diverged(loss, step, lane):
+        e = _diverged(loss, step, cfg)
+        return FloatingPointError(str(e).replace("training diverged", f"training diverged{label(lane)}", 1))
+
+    start = lanes[0].start
     t0, end = time.perf_counter(), cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
-    model.train()
-    bar = tqdm(range(start, end), initial=start, total=cfg.steps, disable=not progress, desc="train",
-               dynamic_ncols=True)
+    for lane in lanes:
+        lane.model.train()
+    bar = tqdm(range(start, end), initial=start, total=cfg.steps, disable=not progress,
+               desc="train" if len(lanes) == 1 else f"train {len(lanes)} seeds", dynamic_ncols=True)
     # Losses since the last log line; a checkpoint keeps them so a resumed log is the same.
-    running = [torch.tensor(x) for x in pending]
-    wall_before = metrics["wall_time_s"]
+    running = [[torch.tensor(x) for x in lane.pending] for lane in lanes]
+    walls = [lane.metrics["wall_time_s"] for lane in lanes]
     try:
         for step in bar:
             lr = learning_rate(step, cfg)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            torch.manual_seed(seed_for(cfg.seed, step, DROPOUT_STREAM))  # dropout noise depends on the step only
-            batch = problem.batch(step, cfg.batch_size, cfg.seed, device)
-            running.append(step_fn(batch))
+            for lane in lanes:
+                for group in lane.optimizer.param_groups:
+                    group["lr"] = lr
+            torch.manual_seed(seed_for(lanes[0].cfg.seed, step, DROPOUT_STREAM))  # dropout noise depends on the step only
+            batches = [problem.batch(step, cfg.batch_size, lane.cfg.seed, device) for lane in lanes]
+            losses = step_fn(batches)
             done = step + 1
-            if done % cfg.log_every == 0 or done == cfg.steps:
-                loss = torch.stack(running).float().mean().item()
-                running.clear()
-                if not math.isfinite(loss):
-                    raise _diverged(loss, done, cfg)
-                metrics["history"].append({"step": done, "loss": loss, "lr": lr})
-                bar.set_postfix(loss=f"{loss:.4f}")
-            if cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.steps:
-                run_eval(done)
-            if done == cfg.steps:
-                run_eval(done)
+            for i, lane in enumerate(lanes):
+                running[i].append(losses[i])
+                if done % cfg.log_every == 0 or done == cfg.steps:
+                    loss = torch.stack(running[i]).float().mean().item()
+                    running[i].clear()
+                    if not math.isfinite(loss):
+                        raise diverged(loss, done, lane)
+                    lane.metrics["history"].append({"step": done, "loss": loss, "lr": lr})
+                    if i == 0:
+                        bar.set_postfix(loss=f"{loss:.4f}")
+                if (cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.steps) or done == cfg.steps:
+                    run_eval(lane, done)
             if (cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == end:
-                metrics["wall_time_s"] = wall_before + time.perf_counter() - t0
-                pending = [float(x) for x in running]
-                if not all(math.isfinite(x) for x in pending):  # never checkpoint a diverged model
-                    raise _diverged(next(x for x in pending if not math.isfinite(x)), done, cfg)
-                _save_checkpoint(run_dir, model, optimizer, done, identity, metrics, pending)
+                for i, lane in enumerate(lanes):
+                    lane.metrics["wall_time_s"] = walls[i] + time.perf_counter() - t0
+                    pending = [float(x) for x in running[i]]
+                    if not all(math.isfinite(x) for x in pending):  # never checkpoint a diverged model
+                        raise diverged(next(x for x in pending if not math.isfinite(x)), done, lane)
+                    _save_checkpoint(lane.run_dir, lane.model, lane.optimizer, done, lane.identity, lane.metrics,
+                                     pending)
     except KeyboardInterrupt:
-        raise Interrupted(has_checkpoint(run_dir)) from None
+        raise Interrupted(has_checkpoint(lanes[0].run_dir)) from None
     finally:
         bar.close()
-    model.eval()
-    metrics["wall_time_s"] = wall_before + time.perf_counter() - t0
-    return TrainResult(model=model, metrics=metrics, wall_time_s=metrics["wall_time_s"], resumed_from=start)
+    results = []
+    for i, lane in enumerate(lanes):
+        lane.model.eval()
+        lane.metrics["wall_time_s"] = walls[i] + time.perf_counter() - t0
+        results.append(TrainResult(model=lane.model, metrics=lane.metrics, wall_time_s=lane.metrics["wall_time_s"],
+                                   resumed_from=start, seeds_together=tuple(x.cfg.seed for x in lanes)))
+    return results
