@@ -512,21 +512,7 @@ def merge_scores(model, task: ClassificationTask, prompts: ClassificationPrompts
 # ---- every headline number of the chapter, from one model -----------------------------------------
 
 MIN_BIAS = 0.02   # a bias smaller than this (in p_A) is too small to reduce: its reduction is NaN
-_REPORTS: dict = {}
 
-
-def cached_report(model, task: ClassificationTask, **kw) -> dict:
-    """``report`` once per (weights, task, options): the chapter and the scorecard share it."""
-    import hashlib
-    import json
-
-    digest = hashlib.sha256()
-    for t in model.state_dict().values():
-        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
-    key = (digest.hexdigest(), json.dumps(task.to_dict(), sort_keys=True), json.dumps(kw, sort_keys=True))
-    if key not in _REPORTS:
-        _REPORTS[key] = report(model, task, **kw)
-    return _REPORTS[key]
 
 def report(model, task: ClassificationTask, *, n_prompts: int = 500, seed: int = 2024, share: float = 0.8,
            n_random: int = 20) -> dict:
