@@ -7,6 +7,7 @@ ratio ours / HF, and on CUDA the model FLOPs utilisation (MFU).
 
     python benchmarks/train_throughput.py --config small --device cpu --out benchmarks/results/small-cpu.json
     python benchmarks/train_throughput.py --config ginc --device cuda --mode graph-step --out benchmarks/results/ginc-h100.json
+    python benchmarks/train_throughput.py --config small --device cpu --seeds 3   # ours: 3 seeds side by side
 
 Timing follows nanoGPT's bench.py: warm-up steps (compilation included) are not timed; each
 timed repeat synchronises the GPU before reading the clock; we report the median repeat.
@@ -81,6 +82,37 @@ class NextTokenLoss(nn.Module):
         return F.cross_entropy(logits.flatten(0, 1), y.flatten())
 
 
+class SeedsNextTokenLoss(nn.Module):
+    """Several seeds of our model side by side: their parameters stacked along a leading axis (one
+    leaf tensor per weight, so AdamW steps all seeds in the same kernels) and the loss evaluated
+    once under ``torch.func.vmap``, every seed on the same batch. ``forward`` returns the mean of
+    the seeds' losses; ``clip_`` clips each seed's gradient norm on its own, as separate runs would."""
+
+    def __init__(self, models: list[Transformer]):
+        super().__init__()
+        self.base = models[0]
+        names = [n for n, _ in self.base.named_parameters()]
+        self.names = names
+        self.stacked = nn.ParameterList(
+            nn.Parameter(torch.stack([dict(m.named_parameters())[n].detach() for m in models])) for n in names)
+        self.buffers_ = dict(self.base.named_buffers())
+
+        def one(params, x, y):
+            logits = torch.func.functional_call(self.base, (params, self.buffers_), (x,))
+            return F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        self.losses = torch.func.vmap(one, in_dims=(0, None, None))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.losses(dict(zip(self.names, self.stacked)), x, y).mean()
+
+    def clip_(self, max_norm: float) -> None:
+        grads = [p.grad for p in self.stacked]
+        norms = torch.stack([g.flatten(1).pow(2).sum(1) for g in grads]).sum(0).sqrt()   # [S], no host sync
+        coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
+
+
 class Stepper:
     """One training step (forward, loss, backward, clip, AdamW step) of one model in one mode.
     Calling it runs exactly one real step and returns that step's loss (before the update)."""
@@ -104,7 +136,9 @@ class Stepper:
                             cache_enabled=self.mode != "graph-step"):
             loss = self.fn(x, y)
         loss.backward()
-        if self.grad_clip:
+        if self.grad_clip and hasattr(self.net, "clip_"):
+            self.net.clip_(self.grad_clip)  # each seed's own norm (the loss is their mean: scale-free per seed)
+        elif self.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)  # no host sync: safe to capture
         self.opt.step()
         return loss.detach()
@@ -209,12 +243,17 @@ def parse_args(argv=None):
     p.add_argument("--peak-tflops", type=float, default=None, help="bf16 peak for MFU on an unlisted GPU")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, default=1,
+                   help="train this many seeds of ours side by side (stacked weights under vmap); "
+                        "ours' tokens/s then counts every seed's tokens")
     p.add_argument("--out", type=Path, default=None, help="write the result as JSON here")
     args = p.parse_args(argv)
     default = "default" if args.device == "cuda" or args.compile else "eager"
     args.mode, args.hf_mode = args.mode or default, args.hf_mode or default
     if args.device == "cpu" and {args.mode, args.hf_mode} & set(CUDA_GRAPH_MODES):
         p.error(f"modes {', '.join(CUDA_GRAPH_MODES)} use CUDA graphs and need --device cuda")
+    if args.seeds < 1:
+        p.error("--seeds must be >= 1")
     if min(args.steps, args.repeats) < 1 or args.warmup < 0:
         p.error("--steps and --repeats must be >= 1, --warmup >= 0")
     return args
@@ -249,7 +288,15 @@ def main(argv=None):
     if device.type == "cuda":
         torch.set_float32_matmul_precision("high")  # TF32 for any fp32 matmul left outside autocast
 
-    steppers = {"ours": Stepper(NextTokenLoss(ours, False), args.mode, device, bf16, args.grad_clip),
+    if args.seeds > 1:  # seed i's initial weights: torch's generator seeded with args.seed + i
+        models = [ours]
+        for i in range(1, args.seeds):
+            torch.manual_seed(args.seed + i)
+            models.append(Transformer(ours.cfg).to(device).train())
+        ours_net = SeedsNextTokenLoss(models)
+    else:
+        ours_net = NextTokenLoss(ours, False)
+    steppers = {"ours": Stepper(ours_net, args.mode, device, bf16, args.grad_clip),
                 "hf": Stepper(NextTokenLoss(hf, True), args.hf_mode, device, bf16, args.grad_clip)}
     sanity, times = {}, {name: [] for name in steppers}
     for name, stepper in steppers.items():
@@ -263,7 +310,8 @@ def main(argv=None):
             times[name].append(time_steps(stepper, batches, args.steps, device))
 
     tokens_per_step = spec["batch"] * spec["seq"]
-    per_repeat = {name: [args.steps * tokens_per_step / t for t in ts] for name, ts in times.items()}
+    seeds_of = {"ours": args.seeds, "hf": 1}
+    per_repeat = {name: [seeds_of[name] * args.steps * tokens_per_step / t for t in ts] for name, ts in times.items()}
     tps = {name: statistics.median(v) for name, v in per_repeat.items()}
     # Load only ever slows a repeat down, so on a shared machine the best repeat is a useful second figure.
     best = {name: max(v) for name, v in per_repeat.items()}
@@ -293,7 +341,7 @@ def main(argv=None):
         "python": platform.python_version(), "git_commit": git_commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "steps": args.steps, "warmup": args.warmup, "repeats": args.repeats,
-        "tokens_per_step": tokens_per_step,
+        "tokens_per_step": tokens_per_step, "seeds": {"ours": args.seeds, "hf": 1},
         "tokens_per_s": tps, "tokens_per_s_per_repeat": per_repeat, "ratio": ratio,
         "tokens_per_s_best": best, "ratio_best": best["ours"] / best["hf"],
         "ratio_per_repeat": ratio_per_repeat,

@@ -3,6 +3,8 @@
     icl-book list
     icl-book train linreg --profile cpu [--device cpu|cuda] [--resume | --fresh] [--set lr=3e-4]
                    [--set model.n_layer=4] [--seeds 0,1,2] [--threads N] [--run-dir runs] [--store PATH]
+    torchrun --nproc-per-node N -m icl_book.cli train ...   data parallel (gloo on CPU, NCCL on GPUs)
+    icl-book sweep EXP [EXP ...] --profile P --seeds 0,1,2 [--launcher local|slurm]   one submitit job per seed
     icl-book retrain [NAME ...]            retrain every shipped cpu artifact (or the named ones)
     icl-book import STORE NAME [NAME ...]  copy artifacts and their manifest entries from another store
     icl-book verify
@@ -25,10 +27,12 @@ from pathlib import Path
 from . import claims as claims_mod
 from . import experiments
 from .store import ArtifactError, ArtifactStore, Busy, shown
+from .sweep import SweepFailed
 from .train import ConfigError, Interrupted, has_checkpoint
 
 EXIT = {"ok": 0, "verify failed": 1, "bad argument or config": 2, "artifact missing, corrupt or unreadable": 3,
-        "training diverged": 4, "disk full or not writable": 5, "run directory busy": 6, "interrupted": 130,
+        "training diverged": 4, "disk full or not writable": 5, "run directory busy": 6, "sweep job failed": 7,
+        "interrupted": 130,
         "output closed (broken pipe)": 141}
 
 
@@ -58,6 +62,20 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--store", help="the store to write (default: $ICL_BOOK_ARTIFACTS, else the package's for an "
                                    "unchanged cpu or paper profile, else RUN_DIR/artifacts)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    w = sub.add_parser("sweep", help="one job per (experiment, seed) through submitit (local or SLURM)")
+    w.add_argument("experiments", nargs="+")
+    w.add_argument("--profile", required=True, choices=experiments.PROFILES)
+    w.add_argument("--seeds", type=_seeds, required=True, metavar="S,S,...")
+    w.add_argument("--launcher", default="local", choices=("local", "slurm"))
+    w.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    w.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    w.add_argument("--threads", type=int, help="CPU threads per job")
+    w.add_argument("--folder", default="runs/sweeps", help="the sweep's run directories, store and job logs")
+    w.add_argument("--store", help="where the artifacts are collected (default as for train)")
+    w.add_argument("--parallel", type=int, default=1, help="jobs at once with the local launcher (default 1)")
+    w.add_argument("--timeout-min", type=int, default=24 * 60, help="each job's time limit (minutes)")
+    w.add_argument("--partition", help="SLURM partition")
+    w.add_argument("--gpus", type=int, default=0, help="GPUs per SLURM job")
     r = sub.add_parser("retrain", help="retrain artifacts of the store with the commands they were made by")
     r.add_argument("names", nargs="*", help="artifacts to retrain (default: every cpu-profile one)")
     r.add_argument("--run-dir", default="runs")
@@ -134,27 +152,51 @@ def _target_store(args, overrides: dict) -> ArtifactStore:
 
 
 def _train(args, store: ArtifactStore | None = None) -> int:
-    overrides = _overrides(args)
+    _overrides(args)  # a malformed --set fails here, before any process group starts
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads must be at least 1, got {args.threads}")
         import torch
 
         torch.set_num_threads(args.threads)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # started by torchrun: data parallel
+        return _train_distributed(args, store)
+    return _train_here(args, store)
+
+
+def _train_distributed(args, store: ArtifactStore | None) -> int:
+    """One process of ``torchrun --nproc-per-node N -m icl_book.cli train ...``: gloo on the
+    CPU, NCCL on GPUs (one per process, by LOCAL_RANK); rank 0 alone prints and writes."""
+    import torch
+    import torch.distributed as dist
+
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("device cuda was asked for, but PyTorch sees no CUDA device")
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend="nccl" if args.device == "cuda" else "gloo")
+    try:
+        if dist.get_rank() != 0:
+            args.quiet = True
+        return _train_here(args, store)
+    finally:
+        dist.destroy_process_group()
+
+
+def _train_here(args, store: ArtifactStore | None = None) -> int:
+    overrides = _overrides(args)
     store = store or _target_store(args, overrides)
     if not args.seeds:
         entry = experiments.run(args.experiment, args.profile, device=args.device, resume=args.resume,
                                 fresh=args.fresh, overrides=overrides, store=store, run_root=args.run_dir,
                                 progress=not args.quiet, command=_command(args))
-        names = _artifact_names(args)
-        entries = [entry]
+        entries = [entry] if entry is not None else []
     else:
         entries = experiments.run_seeds(args.experiment, args.profile, args.seeds, device=args.device,
                                         resume=args.resume, fresh=args.fresh, overrides=overrides, store=store,
                                         run_root=args.run_dir, progress=not args.quiet,
                                         commands=[_command(args, seeds=[s]) for s in args.seeds])
-        names = _artifact_names(args)
-    for name, entry in zip(names, entries):
+    for name, entry in zip(_artifact_names(args), entries):
         together = f", side by side with seeds {entry['seeds_together']}" if "seeds_together" in entry else ""
         print(f"stored {name} in {shown(store.root)} ({entry['wall_time_s']} s on {entry['device']}{together})")
     return 0
@@ -174,6 +216,20 @@ def _artifact_names(args) -> list[str]:
                 pass
     return [experiments.artifact_name(args.experiment, args.profile, seed) if seed >= 0 else
             experiments.artifact_name(args.experiment, args.profile)]
+
+
+def _sweep(args) -> int:
+    from .sweep import sweep
+
+    overrides = _overrides(args)
+    args.run_dir = args.folder
+    store = _target_store(args, overrides)
+    sweep(args.experiments, args.profile, args.seeds, launcher=args.launcher, folder=args.folder, store=store,
+          sets=tuple(args.set), threads=args.threads, device=args.device, parallel=args.parallel,
+          timeout_min=args.timeout_min, partition=args.partition, gpus=args.gpus,
+          log=lambda line: print(line, flush=True))
+    print(f"collected {len(args.experiments) * len(args.seeds)} artifacts in {shown(store.root)}")
+    return 0
 
 
 def _retrain(args, store: ArtifactStore) -> int:
@@ -240,6 +296,8 @@ def _dispatch(args) -> int:
         return _train(args)
     if args.command == "import":
         return _import(args)
+    if args.command == "sweep":
+        return _sweep(args)
     store = ArtifactStore()
     if args.command == "list":
         return _list(store)
@@ -272,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(4, str(e))
     except Busy as e:
         return _fail(6, str(e))
+    except SweepFailed as e:
+        return _fail(7, str(e))
     except OSError as e:
         where = f" writing {shown(e.filename)}" if e.filename else ""
         then = f"; then {_next(args, _checkpoint(args))}" if training else ""

@@ -60,6 +60,15 @@ class Interrupted(KeyboardInterrupt):
         self.checkpoint = checkpoint
 
 
+class Paused(Exception):
+    """The run reached its wall-clock ``deadline`` and stopped at a checkpoint (``checkpoint``, the
+    step to resume from); nothing is evaluated or stored until a later call finishes it."""
+
+    def __init__(self, checkpoint: int):
+        super().__init__(f"paused at the checkpoint of step {checkpoint}")
+        self.checkpoint = checkpoint
+
+
 MAX_LR = 1.0  # AdamW diverges far below this; a larger rate is a typo (3e4 for 3e-4)
 
 
@@ -341,6 +350,47 @@ def train(model: torch.nn.Module, problem: Problem, cfg: TrainConfig, run_dir: s
                        progress=progress, identities=[identity], evaluate=evaluate, stop_after=stop_after)[0]
 
 
+def world() -> tuple[int, int]:
+    """``(rank, world size)`` of this process: ``(0, 1)`` unless ``torch.distributed`` is
+    initialised with several processes (``torchrun --nproc-per-node N``)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _global_mean(x: torch.Tensor) -> torch.Tensor:
+    """The mean of ``x`` over the processes of a data-parallel run (``x`` itself in one process)."""
+    rank, size = world()
+    if size == 1:
+        return x
+    import torch.distributed as dist
+
+    x = x.detach().float().clone()
+    dist.all_reduce(x)
+    return x / size
+
+
+def _barrier() -> None:
+    if world()[1] > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def _shard(batch, rank: int, size: int):
+    """This process's rows of a global batch (every leaf split along its first axis)."""
+    if size == 1:
+        return batch
+    from torch.utils._pytree import tree_map
+
+    def rows(t):
+        n = t.shape[0] // size
+        return t[rank * n:(rank + 1) * n]
+    return tree_map(rows, batch)
+
+
 def can_stack(model: torch.nn.Module) -> str | None:
     """Why ``model`` cannot train side by side with copies of itself under ``torch.func.vmap``
     (None when it can): a recurrent layer has no batching rule, and dropout under vmap would draw
@@ -358,7 +408,7 @@ def train_seeds(models: list[torch.nn.Module], problem: Problem, cfgs: list[Trai
                 *, device: str | torch.device = "cpu", resume: bool = False, fresh: bool = False,
                 progress: bool = True, identities: list[dict | None] | None = None,
                 evaluate: Callable[[torch.nn.Module], dict] | list | None = None, stop_after: int | None = None,
-                together: bool | None = None) -> list[TrainResult]:
+                together: bool | None = None, deadline: float | None = None) -> list[TrainResult]:
     """Train several copies of one model that differ only in their seed, each into its own run
     directory, with its own checkpoints, metrics and result: the same as ``train`` on each alone.
 
@@ -373,7 +423,16 @@ def train_seeds(models: list[torch.nn.Module], problem: Problem, cfgs: list[Trai
     exactly the one its single-seed run writes (either can resume the other). A seed's weights
     match its single-seed run to float tolerance (the batched products sum in another order).
     Models ``can_stack`` refuses (the LSTM, dropout) train one after another, same interface.
-    ``evaluate`` is one callable for every seed or a list with one per seed.
+    ``evaluate`` is one callable for every seed or a list with one per seed. ``deadline`` (a
+    ``time.monotonic()`` value): past it, checkpoint and raise ``Paused`` (chunked GPU stays).
+
+    Data parallel (``torchrun --nproc-per-node N``, ``torch.distributed`` initialised): each
+    process makes the whole global batch of ``cfg.batch_size`` (a pure function of the step, as
+    in one process) and trains on its ``1/N`` of the rows through ``DistributedDataParallel``,
+    which averages the gradients, so a step is the single-process step on the same global batch.
+    Only rank 0 takes the run directory's lock, evaluates and writes checkpoints; a checkpoint is
+    the single-process one (the logged losses are the global batch's), so a run resumes under
+    any number of processes. Seeds then train one after another.
     """
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -404,13 +463,16 @@ def train_seeds(models: list[torch.nn.Module], problem: Problem, cfgs: list[Trai
         if device.type == "cpu":
             ident["threads"] = torch.get_num_threads()
         idents.append(ident)
-    why_not = can_stack(models[0])
+    rank, size = world()
+    why_not = can_stack(models[0]) if size == 1 else "a data-parallel run trains one seed at a time"
+    if cfgs[0].batch_size % size:
+        raise ConfigError(f"the global batch ({cfgs[0].batch_size}) must split evenly over the {size} processes")
     if together and why_not:
         raise ConfigError(f"these seeds cannot train side by side: {why_not}")
     together = len(models) > 1 and why_not is None if together is None else together
     groups = [list(range(len(models)))] if together else [[i] for i in range(len(models))]
     with contextlib.ExitStack() as locks:
-        for run_dir in run_dirs:
+        for run_dir in run_dirs if rank == 0 else ():  # rank 0 writes for every process
             locks.enter_context(file_lock(run_dir / ".lock", wait=False,
                                           busy=f"another process is training into {shown(run_dir)}; wait for it "
                                                f"to finish, or pass another --run-dir"))
@@ -420,11 +482,12 @@ def train_seeds(models: list[torch.nn.Module], problem: Problem, cfgs: list[Trai
             raise ConfigError("the seeds' checkpoints are at different steps ("
                               + ", ".join(f"seed {lane.cfg.seed}: {lane.start}" for lane in lanes)
                               + "); resume each seed alone")
+        _barrier()  # every process has read its checkpoint before rank 0 may discard or replace it
         for lane in lanes:
-            lane.discard_if(fresh)  # every check of every seed has passed: only now is an old run given up
+            lane.discard_if(fresh and rank == 0)  # every check has passed: only now is an old run given up
         results: list[TrainResult] = []
         for group in groups:
-            results += _loop([lanes[i] for i in group], problem, device, progress, stop_after)
+            results += _loop([lanes[i] for i in group], problem, device, progress, stop_after, deadline)
         return results
 
 
@@ -505,7 +568,13 @@ def _step_function(lanes: list[_Lane], problem: Problem, device: torch.device, u
         def losses(batches):
             return problem.loss(forward_model, batches[0])[None]
         forward_model = models[0]
-        target = models[0]
+        if world()[1] > 1:  # gradients averaged over the processes during the backward pass
+            from torch.nn.parallel import DistributedDataParallel
+
+            forward_model = DistributedDataParallel(
+                models[0], device_ids=[device.index if device.index is not None else torch.cuda.current_device()]
+                if device.type == "cuda" else None)
+        target = forward_model
     else:
         base = models[0]
         names = [n for n, _ in base.named_parameters()]
@@ -551,15 +620,17 @@ def _step_function(lanes: list[_Lane], problem: Problem, device: torch.device, u
     return step
 
 
-def _loop(lanes: list[_Lane], problem: Problem, device: torch.device, progress: bool, stop_after):
+def _loop(lanes: list[_Lane], problem: Problem, device: torch.device, progress: bool, stop_after, deadline=None):
     """The training loop, over one seed or several side by side (``lanes``)."""
     cfg = lanes[0].cfg  # every setting but the seed is shared
     use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
     step_fn = _step_function(lanes, problem, device, use_bf16, _compile_mode(cfg, device))
     label = lambda lane: "" if len(lanes) == 1 else f" (seed {lane.cfg.seed})"
 
+    rank, size = world()
+
     def run_eval(lane, step):
-        if lane.evaluate is None:
+        if lane.evaluate is None or rank != 0:
             return
         lane.model.eval()
         with torch.no_grad():
@@ -586,13 +657,14 @@ def _loop(lanes: list[_Lane], problem: Problem, device: torch.device, progress: 
                 for group in lane.optimizer.param_groups:
                     group["lr"] = lr
             torch.manual_seed(seed_for(lanes[0].cfg.seed, step, DROPOUT_STREAM))  # dropout noise depends on the step only
-            batches = [problem.batch(step, cfg.batch_size, lane.cfg.seed, device) for lane in lanes]
+            batches = [_shard(problem.batch(step, cfg.batch_size, lane.cfg.seed, device), rank, size)
+                       for lane in lanes]
             losses = step_fn(batches)
             done = step + 1
             for i, lane in enumerate(lanes):
                 running[i].append(losses[i])
                 if done % cfg.log_every == 0 or done == cfg.steps:
-                    loss = torch.stack(running[i]).float().mean().item()
+                    loss = _global_mean(torch.stack(running[i]).float()).mean().item()
                     running[i].clear()
                     if not math.isfinite(loss):
                         raise diverged(loss, done, lane)
@@ -601,14 +673,25 @@ def _loop(lanes: list[_Lane], problem: Problem, device: torch.device, progress: 
                         bar.set_postfix(loss=f"{loss:.4f}")
                 if (cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.steps) or done == cfg.steps:
                     run_eval(lane, done)
-            if (cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == end:
+            pause = deadline is not None and done < end and time.monotonic() > deadline
+            if deadline is not None and size > 1:  # every process pauses at the same step
+                import torch.distributed as dist
+
+                flag = torch.tensor([float(pause)], device=device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                pause = bool(flag.item())
+            if (cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == end or pause:
                 for i, lane in enumerate(lanes):
                     lane.metrics["wall_time_s"] = walls[i] + time.perf_counter() - t0
-                    pending = [float(x) for x in running[i]]
+                    pending = [float(x) for x in _global_mean(torch.stack(running[i]))] if running[i] else []
                     if not all(math.isfinite(x) for x in pending):  # never checkpoint a diverged model
                         raise diverged(next(x for x in pending if not math.isfinite(x)), done, lane)
-                    _save_checkpoint(lane.run_dir, lane.model, lane.optimizer, done, lane.identity, lane.metrics,
-                                     pending)
+                    if rank == 0:
+                        _save_checkpoint(lane.run_dir, lane.model, lane.optimizer, done, lane.identity,
+                                         lane.metrics, pending)
+                _barrier()
+            if pause:
+                raise Paused(done)
     except KeyboardInterrupt:
         raise Interrupted(has_checkpoint(lanes[0].run_dir)) from None
     finally:

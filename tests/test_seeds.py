@@ -8,7 +8,7 @@ import torch
 from icl_book import experiments
 from icl_book.cli import main
 from icl_book.store import ArtifactStore
-from icl_book.train import ConfigError, TrainConfig, can_stack, has_checkpoint, train, train_seeds
+from icl_book.train import ConfigError, can_stack, has_checkpoint, train, train_seeds
 
 SEEDS = (0, 1, 2)
 

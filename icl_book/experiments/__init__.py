@@ -14,7 +14,7 @@ import dataclasses
 from pathlib import Path
 
 from ..store import ArtifactStore, git_commit
-from ..train import ConfigError, train_seeds, with_overrides
+from ..train import ConfigError, train_seeds, with_overrides, world
 from .base import PROFILES, Experiment, LanguageModelProblem, Profile, model_kind, provenance, run_computation
 from .ginc import GINC_EXPERIMENTS
 from .retrieval import RETRIEVAL_EXPERIMENTS
@@ -46,7 +46,7 @@ def artifact_name(name: str, profile: str, seed: int = 0) -> str:
 
 def run(name: str, profile: str, *, device: str = "cpu", resume: bool = False, fresh: bool = False,
         overrides: dict[str, str] | None = None, store: ArtifactStore | None = None,
-        run_root: str | Path = "runs", progress: bool = True, command: str | None = None) -> dict:
+        run_root: str | Path = "runs", progress: bool = True, command: str | None = None) -> dict | None:
     """Train ``name`` at ``profile``, evaluate it, and store artifact ``artifact_name(name, profile, seed)``."""
     exp = get(name)
     if exp.compute is not None:   # results only: nothing to train, resume or override
@@ -54,14 +54,15 @@ def run(name: str, profile: str, *, device: str = "cpu", resume: bool = False, f
         if overrides or resume:
             raise ConfigError(f"experiment {name!r} computes results and trains nothing: no --set or --resume")
         return run_computation(exp, profile, store=store, command=command)
-    return run_seeds(name, profile, None, device=device, resume=resume, fresh=fresh, overrides=overrides,
-                     store=store, run_root=run_root, progress=progress, commands=[command])[0]
+    entries = run_seeds(name, profile, None, device=device, resume=resume, fresh=fresh, overrides=overrides,
+                     store=store, run_root=run_root, progress=progress, commands=[command])
+    return entries[0] if entries else None  # None: a data-parallel process other than rank 0
 
 
 def run_seeds(name: str, profile: str, seeds: list[int] | None, *, device: str = "cpu", resume: bool = False,
               fresh: bool = False, overrides: dict[str, str] | None = None, store: ArtifactStore | None = None,
               run_root: str | Path = "runs", progress: bool = True, commands: list[str | None] | None = None,
-              together: bool | None = None) -> list[dict]:
+              together: bool | None = None, deadline: float | None = None) -> list[dict]:
     """Train ``name`` at ``profile`` once per seed in ``seeds`` (None: the profile's own seed),
     side by side in this process where the model allows (``train.train_seeds``), and store each
     as its own artifact with its own provenance; ``commands[i]`` is the command that remakes seed i."""
@@ -86,7 +87,9 @@ def run_seeds(name: str, profile: str, seeds: list[int] | None, *, device: str =
     monitors = [(lambda m, q=q: exp.monitor(m, q)) if exp.monitor is not None else None for q in profiles]
     trained = train_seeds(models, exp.problem(p), [q.train for q in profiles], [Path(run_root) / n for n in names],
                           device=device, resume=resume, fresh=fresh, progress=progress, identities=identities,
-                          evaluate=monitors, together=together)
+                          evaluate=monitors, together=together, deadline=deadline)
+    if world()[0] != 0:  # a data-parallel run: rank 0 evaluates and writes the artifacts
+        return []
     store = store or ArtifactStore()
     entries = []
     for q, art, result, command in zip(profiles, names, trained, commands or [None] * len(seeds)):
@@ -98,6 +101,8 @@ def run_seeds(name: str, profile: str, seeds: list[int] | None, *, device: str =
                           params=sum(t.numel() for t in result.model.parameters()))
         if len(result.seeds_together) > 1:  # wall_time_s is then the joint run's
             made["seeds_together"] = list(result.seeds_together)
+        if world()[1] > 1:  # data parallel over this many processes (the same global batch)
+            made["processes"] = world()[1]
         entries.append(store.save(art, results=results, provenance=made, model=result.model.cpu(),
                                   model_spec={"kind": model_kind(q.model), "config": q.model.to_dict()}))
     return entries
