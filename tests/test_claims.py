@@ -132,3 +132,15 @@ def test_a_claim_moves_to_another_profile_whole():
     assert twin.judge is spec.judge and twin.statement == spec.statement
     with pytest.raises(ValueError, match="does not end with"):
         claims.REGISTRY["ch0.follows-bayes"].at("paper")
+
+
+def test_an_undefined_value_is_never_a_pass_and_stays_valid_json(tmp_store):
+    import json
+
+    spec = claims.ClaimSpec("ch0.undefined.cpu", "ch0", "a reduction of a bias that is not there",
+                            PaperValue(17.0, "17 %", "k", "Sec. 6"), "cpu", "linreg-cpu",
+                            compute=lambda r: float("nan"), judge=claims.at_least(8.5, 1.0))
+    tmp_store.save("linreg-cpu", results={"note": "test"}, provenance={"command": "icl-book train linreg"})
+    claim = spec.evaluate(tmp_store)
+    assert claim.ours is None and claim.verdict == "not reproduced" and "undefined" in claim.detail
+    json.dumps(claim.to_dict(), allow_nan=False)

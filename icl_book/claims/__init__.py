@@ -9,6 +9,7 @@ verified artifacts, so the prose and the scorecard cannot disagree.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
@@ -73,6 +74,10 @@ class ClaimSpec:
         value = float(self.compute(results, store.model(self.source)) if self.uses_model else self.compute(results))
         verdict = self.judge(value)
         assert verdict in VERDICTS, verdict
+        if not math.isfinite(value):   # undefined (a reduction of no bias): never a pass, shown as "—", valid JSON
+            assert verdict == "not reproduced", (self.id, value, verdict)
+            return Claim(ours=None, verdict=verdict, detail=f"our value is undefined ({value}); "
+                                                            + results.get("note", ""), **common)
         return Claim(ours=value, verdict=verdict, detail=results.get("note", ""), **common)
 
 
