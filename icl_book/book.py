@@ -6,6 +6,7 @@ import re
 
 GLUED: dict[str, object] = {}  # every value glued in this kernel, for ``prose`` (the Colab notebooks)
 GLUE_ROLE = re.compile(r"\{glue(?::text|:md)?:?\}`([^`:]+)(?::([^`]*))?`")
+GLUE_FIGURE = re.compile(r"^```\{glue:figure\}[ \t]+(\S+)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 
 try:  # myst-nb's glue pastes computed values into the prose; it is absent on some Colab images
     from myst_nb import glue as _glue
@@ -21,11 +22,28 @@ def glue(name: str, value, display: bool = True):
     GLUED[name] = value
     _fill_pending()
     if _glue is not None:
-        return _glue(name, value, display=display)
-    if display:
+        shown = _glue(name, value, display=display)
+    elif display:
         from IPython.display import display as show
 
-        show(value)
+        shown = show(value)
+    else:
+        shown = None
+    if not display and _is_figure(value):
+        # pyplot would draw the open figure again under the cell that made it; the {glue:figure}
+        # directive is where the reader sees it (and its caption)
+        import matplotlib.pyplot as plt
+
+        plt.close(value)
+    return shown
+
+
+def _is_figure(value) -> bool:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:  # pragma: no cover - matplotlib is a dependency of the book
+        return False
+    return isinstance(value, Figure)
 
 
 def _filled(markdown: str) -> str:
@@ -35,9 +53,7 @@ def _filled(markdown: str) -> str:
 
     return GLUE_ROLE.sub(fill, markdown)
 
-
 _PENDING: list = []  # (display handle, markdown) of paragraphs shown before all their values were glued
-
 
 def _fill_pending() -> None:
     from IPython.display import Markdown
@@ -48,14 +64,24 @@ def _fill_pending() -> None:
             handle.update(Markdown(_filled(markdown)))
             _PENDING.remove(item)
 
-
 def prose(markdown: str):
     """Show a paragraph of the book with its ``{glue:text}`key:spec``` roles filled in from the
-    glued values. A Colab notebook has no myst-nb to paste them into its Markdown cells, so
-    ``tools/colab_notebooks.py`` turns each paragraph that glues a value into a cell calling this.
-    A value glued further down fills its paragraph in when its cell runs."""
+    glued values, and each ``{glue:figure}`` directive as its figure and caption. A Colab notebook
+    has no myst-nb to paste them into its Markdown cells, so ``tools/colab_notebooks.py`` turns
+    each such cell into a cell calling this. A value glued further down fills its paragraph in
+    when its cell runs."""
     from IPython.display import Markdown, display
 
-    handle = display(Markdown(_filled(markdown)), display_id=True)
-    if any(m.group(1) not in GLUED for m in GLUE_ROLE.finditer(markdown)):
-        _PENDING.append((handle, markdown))
+    parts = GLUE_FIGURE.split(markdown)            # text, name, body, text, name, body, ..., text
+    for i in range(0, len(parts), 3):
+        text = parts[i].strip()
+        if i > 0:                                  # the figure before this text, then its caption
+            name, body = parts[i - 2], parts[i - 1]
+            display(GLUED[name] if name in GLUED else Markdown(f"⟨figure {name}: computed further down⟩"))
+            caption = "\n".join(line for line in body.splitlines() if not line.startswith(":")).strip()
+            text = f"*Figure.* {caption}\n\n{text}".strip()
+        if not text:
+            continue
+        handle = display(Markdown(_filled(text)), display_id=True)
+        if any(m.group(1) not in GLUED for m in GLUE_ROLE.finditer(text)):
+            _PENDING.append((handle, text))

@@ -8,7 +8,7 @@ import jupytext
 import nbformat
 import pytest
 
-from icl_book.book import GLUE_ROLE
+from icl_book.book import GLUE_FIGURE, GLUE_ROLE
 
 ROOT = Path(__file__).resolve().parents[1]
 # Executable chapters (MyST notebooks); plain pages such as the references have no kernel.
@@ -35,7 +35,8 @@ def test_ipynb_is_in_sync_with_its_myst_source(md):
 @pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
 def test_no_markdown_cell_of_a_colab_notebook_shows_a_raw_glue_role(md):
     committed = nbformat.read(md.with_suffix(".ipynb"), as_version=4)
-    raw = [c.source[:80] for c in committed.cells if c.cell_type == "markdown" and GLUE_ROLE.search(c.source)]
+    raw = [c.source[:80] for c in committed.cells
+           if c.cell_type == "markdown" and (GLUE_ROLE.search(c.source) or GLUE_FIGURE.search(c.source))]
     assert not raw, f"{md.stem}: Colab would show these roles unfilled: {raw}"
     glued = sum(len(GLUE_ROLE.findall(c.source)) for c in jupytext.read(md).cells if c.cell_type == "markdown")
     shown = sum(len(GLUE_ROLE.findall(c.source)) for c in committed.cells if "prose(" in c.source)
@@ -70,3 +71,27 @@ def test_a_generated_notebook_shows_the_glued_values_where_the_prose_uses_them(t
     shown = [c.outputs[0]["data"]["text/markdown"] for c in nb.cells if "prose(" in c.source]
     assert shown == ["# Tiny\n\nThe answer, 42, is glued below this paragraph.",
                      "Pi is 3.14, $n =$ 12,345 on two cores."]
+
+
+def test_a_glued_figure_shows_once_with_its_caption_in_the_book_and_on_colab(tmp_path):
+    """The cell that glues a figure shows nothing (pyplot would draw it a second time there); the
+    Colab notebook shows it where the {glue:figure} directive stands, with the caption filled in."""
+    from nbclient import NotebookClient
+
+    md = tmp_path / "fig.md"
+    md.write_text('---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n'
+                  'kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n'
+                  '# Figure\n\n```{code-cell} ipython3\n%matplotlib inline\nimport matplotlib.pyplot as plt\n'
+                  'from icl_book.book import glue\nfig, ax = plt.subplots()\nax.plot([0, 1])\n'
+                  'glue("fig-line", fig, display=False)\nglue("slope", 1.0, display=False)\n```\n\n'
+                  '```{glue:figure} fig-line\n:name: fig-line\n\nA line of slope {glue:text}`slope:.1f`.\n```\n\n'
+                  'As {numref}`fig-line` shows.\n')
+    nb = colab.notebook(md)
+    assert not any(c.cell_type == "markdown" and "{glue:figure}" in c.source for c in nb.cells)
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    maker = next(c for c in nb.cells if 'glue("fig-line"' in c.source)
+    assert not any("image/png" in o.get("data", {}) for o in maker.outputs), "the figure was drawn twice"
+    shown = next(c for c in nb.cells if "prose(" in c.source).outputs
+    kinds = [next(k for k in ("image/png", "text/markdown") if k in o["data"]) for o in shown]
+    assert kinds == ["image/png", "text/markdown"]
+    assert shown[1]["data"]["text/markdown"].startswith("*Figure.* A line of slope 1.0.")

@@ -5,7 +5,8 @@
 Colab has no myst-nb, so a Markdown cell would show ``{glue:text}`key:.3f``` where the book
 shows a number. Each Markdown cell that glues a value therefore becomes a code cell (its source
 hidden in Colab's form view) that shows the same paragraph with the values filled in
-(``icl_book.book.prose``), in the place the prose uses them. Every other cell is jupytext's
+(``icl_book.book.prose``), in the place the prose uses them; a ``{glue:figure}`` directive
+becomes its figure and caption the same way. Every other cell is jupytext's
 conversion unchanged. Cell ids are hashes of the cells, so an unchanged chapter writes the same file.
 """
 
@@ -19,7 +20,7 @@ import jupytext
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from icl_book.book import GLUE_ROLE  # noqa: E402
+from icl_book.book import GLUE_FIGURE, GLUE_ROLE  # noqa: E402
 
 
 def prose_cell(markdown: str) -> nbformat.NotebookNode:
@@ -34,7 +35,7 @@ def notebook(md: str | Path) -> nbformat.NotebookNode:
     nb.metadata.pop("jupytext", None)
     cells = []
     for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "markdown" and GLUE_ROLE.search(cell.source):
+        if cell.cell_type == "markdown" and (GLUE_ROLE.search(cell.source) or GLUE_FIGURE.search(cell.source)):
             cell = prose_cell(cell.source)
         cell.id = hashlib.sha1(f"{i}\n{cell.cell_type}\n{cell.source}".encode()).hexdigest()[:8]
         cells.append(cell)
