@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,8 +61,6 @@ class TrainJob:
     (submitit's hook on preemption or timeout) requeues the same call, which then resumes."""
 
     def __call__(self, spec: JobSpec, folder: str) -> str:
-        from .cli import main
-
         folder = Path(folder)
         store = ArtifactStore(folder / "store")
         if spec.name in store.names():
@@ -73,7 +73,9 @@ class TrainJob:
             argv += ["--set", item]
         if spec.threads:
             argv += ["--threads", str(spec.threads)]
-        code = main(argv)
+        # The command line in a child process (its output lands in this job's log), so this module
+        # needs nothing from the CLI that calls it.
+        code = subprocess.run([sys.executable, "-m", "icl_book.cli", *argv]).returncode
         if code:
             raise RuntimeError(f"icl-book {' '.join(argv)} exited with status {code}")
         return f"{spec.name}: " + (f"resumed from step {step}" if step else "trained")
