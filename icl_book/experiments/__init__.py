@@ -22,12 +22,12 @@ from .classification import CLASSIFICATION_EXPERIMENTS
 from .linreg import LINREG, RegressionProblem, eval_prompts, evaluate_regression, summarise
 from .spinglass import SPINGLASS, SPINGLASS_ARCH
 from .taskdiv import TASKDIV_EXPERIMENTS
-from .kernel_regression import KERNEL_ANALYSIS, KERNEL_EXPERIMENT
+from .kernel_regression import KERNEL_ANALYSIS, KERNEL_EXPERIMENT, POOL_EXPERIMENTS
 
 __all__ = ["PROFILES", "Profile", "Experiment", "LanguageModelProblem", "RegressionProblem", "EXPERIMENTS",
            "get", "run", "run_seeds", "artifact_name", "model_kind", "eval_prompts", "evaluate_regression", "summarise"]
 
-EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (LINREG, *GINC_EXPERIMENTS, *RETRIEVAL_EXPERIMENTS, SPINGLASS, SPINGLASS_ARCH, *TASKDIV_EXPERIMENTS, *CLASSIFICATION_EXPERIMENTS, KERNEL_EXPERIMENT, KERNEL_ANALYSIS)}
+EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (LINREG, *GINC_EXPERIMENTS, *RETRIEVAL_EXPERIMENTS, SPINGLASS, SPINGLASS_ARCH, *TASKDIV_EXPERIMENTS, *CLASSIFICATION_EXPERIMENTS, KERNEL_EXPERIMENT, KERNEL_ANALYSIS, *POOL_EXPERIMENTS)}
 
 
 def get(name: str) -> Experiment:

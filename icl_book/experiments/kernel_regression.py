@@ -20,7 +20,7 @@ paper's 10 x 10 states at V = 50 (45 tasks, smallest transition 6e-8) 3,500 step
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -129,6 +129,55 @@ KERNEL_EXPERIMENT = Experiment("kernel-hmm", "kernel_regression",
                                "Kernel regression: a transformer pretrained on HMM tasks whose delimiters reset "
                                "to the task's start, with no zero transitions (Han et al. 2025)",
                                KERNEL_PROFILES, kernel_problem, evaluate_kernel)
+
+
+# ---- the task-diversity sweep: the same corpus from a growing pool of concepts -------------------
+#
+# The synthesis chapter's testbed. Every model of the sweep reads documents of this chapter's
+# corpus, made from the first ``M`` of 16 concepts (``build_hmms`` draws concept c from its own
+# seed, so the first concepts are the same whatever ``n_concepts`` is); the last four, 12..15,
+# are never in a pool and score every model on tasks it has not seen. The pool of 3 is this
+# chapter's own model: its corpus and recipe are the M = 3 sweep's, token for token (a test checks
+# it), so it is not trained twice.
+
+POOL_CONCEPTS = 16                 # concepts drawn for the sweep
+HELD_OUT = (12, 16)                # concepts 12..15: in no pool
+POOL_SIZES = (1, 2, 3, 6, 12)      # M, the pretraining pool of each sweep model
+POOL_OF_KERNEL_HMM = 3             # the M of the chapter's own model
+
+
+def pool_task(task: KernelTask, M: int) -> KernelTask:
+    """``task``'s corpus, drawn from the first ``M`` of the sweep's concepts."""
+    if not isinstance(M, int) or not 1 <= M <= HELD_OUT[0]:
+        raise ValueError(f"a pool takes 1..{HELD_OUT[0]} concepts (the rest are held out), got {M!r}")
+    return replace(task, hmm=replace(task.hmm, n_concepts=POOL_CONCEPTS, n_pretrain_concepts=M))
+
+
+def held_out_config(hmm: GINCConfig) -> GINCConfig:
+    """The sweep's HMMs with concepts ``HELD_OUT`` as the unseen ones (``make_prompts(...,
+    concepts="unseen")`` then draws only from them)."""
+    return replace(hmm, n_concepts=HELD_OUT[1], n_pretrain_concepts=HELD_OUT[0])
+
+
+def pool_artifact(M: int, profile: str = "cpu") -> str:
+    return f"kernel-hmm-{profile}" if M == POOL_OF_KERNEL_HMM else f"kernel-pool-m{M}-{profile}"
+
+
+def _pool_profiles(M: int) -> dict[str, Profile]:
+    out = {}
+    for name in ("smoke", "cpu", "paper"):
+        p = KERNEL_PROFILES[name]
+        out[name] = replace(p, task=pool_task(p.task, M),
+                            note=f"the kernel-hmm {name} recipe, its corpus drawn from the first {M} of "
+                                 f"{POOL_CONCEPTS} concepts (concepts {HELD_OUT[0]}-{HELD_OUT[1] - 1} held out)")
+    return out
+
+
+POOL_EXPERIMENTS = tuple(
+    Experiment(f"kernel-pool-m{M}", "synthesis",
+               f"Task diversity on the kernel-regression corpus: pretraining on {M} concept{'s' * (M > 1)}",
+               _pool_profiles(M), kernel_problem, evaluate_kernel)
+    for M in POOL_SIZES if M != POOL_OF_KERNEL_HMM)
 
 
 # ---- the analyses of the trained models, stored once (results only) -----------------------------
