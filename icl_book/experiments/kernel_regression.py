@@ -163,9 +163,18 @@ def pool_artifact(M: int, profile: str = "cpu") -> str:
     return f"kernel-hmm-{profile}" if M == POOL_OF_KERNEL_HMM else f"kernel-pool-m{M}-{profile}"
 
 
+# The sweep's smoke profile must learn in context in seconds (the tests check that it does): near
+# deterministic concepts (temperature 0.01) on 2 x 4 states, documents of 8 examples (read up to 6:
+# the label after the last example is never in a document) and 1,500 steps.
+TESTBED_SMOKE_TASK = replace(SMOKE_TASK, hmm=replace(SMOKE_TASK.hmm, n_entities=2, transition_temp=0.01),
+                             n_docs=2000, eval_n=(0, 1, 2, 4, 6), eval_prompts=200)
+
+
 def _pool_profiles(M: int) -> dict[str, Profile]:
-    out = {}
-    for name in ("smoke", "cpu", "paper"):
+    smoke = KERNEL_PROFILES["smoke"]
+    out = {"smoke": replace(smoke, task=pool_task(TESTBED_SMOKE_TASK, M),
+                            train=replace(smoke.train, steps=1500, batch_size=16, warmup_steps=20, checkpoint_every=500))}
+    for name in ("cpu", "paper"):
         p = KERNEL_PROFILES[name]
         out[name] = replace(p, task=pool_task(p.task, M),
                             note=f"the kernel-hmm {name} recipe, its corpus drawn from the first {M} of "
