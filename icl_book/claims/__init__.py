@@ -52,6 +52,8 @@ class ClaimSpec:
     # "not reproduced". tests/test_claims.py runs both for every registered claim.
     passes: float | None = None
     fails: tuple[float, str] | None = None
+    # Further artifacts the value compares across (models of one family): compute(results, {name: results})
+    also: tuple[str, ...] = ()
 
     def at(self, profile: str) -> "ClaimSpec":
         """The same claim on another profile's artifact (``….cpu`` → ``….paper``): the scorecard row a
@@ -61,7 +63,8 @@ class ClaimSpec:
             if not text.endswith(suffix):
                 raise ValueError(f"claim {self.id!r}: {text!r} does not end with {suffix!r}")
             return text[: -len(suffix)] + f"{sep}{profile}"
-        return replace(self, id=swap(self.id, "."), source=swap(self.source, "-"), profile=profile)
+        return replace(self, id=swap(self.id, "."), source=swap(self.source, "-"), profile=profile,
+                       also=tuple(swap(name, "-") for name in self.also))
 
     def evaluate(self, store: ArtifactStore | None = None) -> Claim:
         store = store or ArtifactStore()
@@ -69,9 +72,13 @@ class ClaimSpec:
                       paper_value=self.paper.value, profile=self.profile, source=self.source)
         try:
             results = store.results(self.source)
+            others = {name: store.results(name) for name in self.also}
         except ArtifactError as e:
             return Claim(ours=None, verdict="not run", detail=str(e), **common)
-        value = float(self.compute(results, store.model(self.source)) if self.uses_model else self.compute(results))
+        if self.uses_model:
+            value = float(self.compute(results, store.model(self.source)))
+        else:
+            value = float(self.compute(results, others) if self.also else self.compute(results))
         verdict = self.judge(value)
         assert verdict in VERDICTS, verdict
         if not math.isfinite(value):   # undefined (a reduction of no bias): never a pass, shown as "—", valid JSON
@@ -177,4 +184,4 @@ def markdown_table(chapter: str | None = None, store: ArtifactStore | None = Non
 
 
 # Each chapter registers its claims when its module is imported, in the book's order.
-from . import ch0, ginc, retrieval, spinglass, kernel_regression, locate_project  # noqa: E402,F401  (registration is the import)
+from . import ch0, ginc, retrieval, spinglass, kernel_regression, locate_project, synthesis  # noqa: E402,F401  (registration is the import)

@@ -23,11 +23,12 @@ from .linreg import LINREG, RegressionProblem, eval_prompts, evaluate_regression
 from .spinglass import SPINGLASS, SPINGLASS_ARCH
 from .taskdiv import TASKDIV_EXPERIMENTS
 from .kernel_regression import KERNEL_ANALYSIS, KERNEL_EXPERIMENT, POOL_EXPERIMENTS
+from .synthesis import TESTBED
 
 __all__ = ["PROFILES", "Profile", "Experiment", "LanguageModelProblem", "RegressionProblem", "EXPERIMENTS",
            "get", "run", "run_seeds", "artifact_name", "model_kind", "eval_prompts", "evaluate_regression", "summarise"]
 
-EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (LINREG, *GINC_EXPERIMENTS, *RETRIEVAL_EXPERIMENTS, SPINGLASS, SPINGLASS_ARCH, *TASKDIV_EXPERIMENTS, *CLASSIFICATION_EXPERIMENTS, KERNEL_EXPERIMENT, KERNEL_ANALYSIS, *POOL_EXPERIMENTS)}
+EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (LINREG, *GINC_EXPERIMENTS, *RETRIEVAL_EXPERIMENTS, SPINGLASS, SPINGLASS_ARCH, *TASKDIV_EXPERIMENTS, *CLASSIFICATION_EXPERIMENTS, KERNEL_EXPERIMENT, KERNEL_ANALYSIS, *POOL_EXPERIMENTS, TESTBED)}
 
 
 def get(name: str) -> Experiment:
