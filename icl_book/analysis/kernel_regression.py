@@ -292,3 +292,149 @@ def retrieve(tokens: np.ndarray, k: int, n_pool: int, n: int, mode: str) -> np.n
         keep = np.sort(np.argsort(-score, axis=1, kind="stable")[:, :n], axis=1)
     chosen = np.take_along_axis(ex, keep[..., None], axis=1).reshape(P, n * (k + 1))
     return np.concatenate([chosen, x_test], axis=1)
+
+
+# ---- the segmentation lens on the HMM prompts: delimiters that lie, go missing or move -----------
+#
+# Abernethy et al. (2024): before it can learn from a prompt a learner must cut it into examples,
+# and delimiters that also occur inside inputs (probability ρ) make the cut harder. The HMM
+# prompts put a delimiter after every demonstration, at positions j (k + 1) + k; these helpers
+# break those delimiters on purpose, and ``segmentation_controls`` scores a model on the result.
+# The scorer lives here, not in ``analysis/retrieval.py``: it reads ``make_prompts`` prompts, the
+# layout every helper of this section shares, and scores them against this chapter's exact
+# predictor; ``analysis/retrieval.py`` reads the retrieval task's prompts and its Bayes learner.
+
+SEGMENTATION_MODES = ("spurious", "missing", "shifted")
+
+
+def delimiter_positions(k: int, n: int) -> np.ndarray:
+    """``[n]`` the positions of the delimiters after ``y_1 .. y_n`` in a ``make_prompts`` prompt (the
+    last one marks where ``x_test`` begins)."""
+    return example_spans(k, n)[:, 1]
+
+
+def perturb_delimiters(tokens: np.ndarray, k: int, n: int, mode: str, rate: float, letters=None,
+                       seed: int = 0) -> np.ndarray:
+    """A copy of ``make_prompts`` tokens ``[P, n (k+1) + k - 1]`` with the segmentation broken, at
+    ``rate`` (each chance independent; ``x_test`` is never touched):
+
+    - ``"spurious"``: each input token of ``x_1 .. x_n`` becomes the delimiter (the retrieval
+      chapter's ρ: a delimiter that lies);
+    - ``"missing"``: each demonstration's delimiter becomes a uniform draw from ``letters`` (token
+      ids, the delimiter not among them): two examples run together;
+    - ``"shifted"``: each demonstration's delimiter moves one place left, before its label
+      (``x_i / y_i``), so ``y_i`` reads as the start of the next example; no token is lost."""
+    from ..tasks.ginc import DELIMITER_ID
+
+    if mode not in SEGMENTATION_MODES:
+        raise ValueError(f"perturb_delimiters: mode must be one of {SEGMENTATION_MODES}, got {mode!r}")
+    if not isinstance(rate, (int, float, np.integer, np.floating)) or not 0.0 <= rate <= 1.0:
+        raise ValueError(f"perturb_delimiters: rate must lie in [0, 1], got {rate!r}")
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 2 or tokens.shape[1] != n * (k + 1) + k - 1:
+        raise ValueError(f"perturb_delimiters: expected [P, {n * (k + 1) + k - 1}] tokens for k={k}, n={n}, "
+                         f"got {tokens.shape}")
+    delims = delimiter_positions(k, n)
+    if not (tokens[:, delims] == DELIMITER_ID).all():
+        raise ValueError("perturb_delimiters: the tokens have no delimiter at every j (k + 1) + k; "
+                         "not make_prompts prompts of this k and n")
+    if mode == "missing":
+        letters = None if letters is None else np.asarray(letters)
+        if letters is None or letters.size == 0 or (letters == DELIMITER_ID).any():
+            raise ValueError(f"perturb_delimiters: 'missing' needs letters without the delimiter "
+                             f"{DELIMITER_ID}, got {None if letters is None else letters.tolist()}")
+    out = np.array(tokens, copy=True)
+    rng = np.random.default_rng([seed, 3])
+    if mode == "spurious":
+        pos = (example_spans(k, n)[:, :1] + np.arange(k - 1)).reshape(-1)
+        hit = rng.random((len(out), len(pos))) < rate
+        out[:, pos] = np.where(hit, DELIMITER_ID, out[:, pos])
+    elif mode == "missing":
+        hit = rng.random((len(out), n)) < rate
+        out[:, delims] = np.where(hit, rng.choice(letters, size=hit.shape), out[:, delims])
+    else:
+        hit = rng.random((len(out), n)) < rate
+        labels = out[:, delims - 1]
+        out[:, delims - 1] = np.where(hit, DELIMITER_ID, labels)
+        out[:, delims] = np.where(hit, labels, DELIMITER_ID)
+    return out
+
+
+def segmentation_controls(model, ginc, k: int, n: int, rates=(0.0, 0.1, 0.3, 0.5, 1.0), n_prompts: int = 500,
+                          seed: int = 50_000, modes=SEGMENTATION_MODES, batch: int = 256) -> dict:
+    """The segmentation lens on one model: ``n_prompts`` fresh ``make_prompts`` prompts of ``n``
+    demonstrations from ``ginc`` (a ``GINC`` or its ``GINCConfig``; the pretraining concepts), each
+    perturbed by ``perturb_delimiters`` at every rate of every mode. Per mode and rate, with 95 %
+    intervals over prompts:
+
+    - ``model_accuracy``: the model's last-token prediction against the true label;
+    - ``model_bayes_agreement``: against the exact Bayes prediction on the *clean* prompt, the
+      predictor that knows where the examples are and what they were (``bayes_accuracy`` its own);
+    - ``bayes_perturbed_accuracy``: the exact predictor reading the perturbed prompt at the known
+      positions (``split_prompts``), i.e. one that still knows the segmentation but trusts the tokens
+      there; ``bayes_perturbed_impossible`` the share of prompts no task can emit (scored wrong;
+      ``bayes_perturbed_on_possible`` its accuracy on the rest, ``None`` where none is left).
+      For ``"missing"`` this is the clean predictor exactly: ``split_prompts`` never reads a
+      delimiter, so a missing one changes nothing it sees (``bayes_perturbed_equals_clean`` = 1).
+
+    ``natural_delimiters`` is the share of clean input tokens that already are the delimiter (an
+    HMM chain can pass through property 0 inside an example): the prompts' own ρ. ``zero_shot``:
+    the model and the exact predictor on the same tests with no demonstrations (``x_test`` alone),
+    the floor of a learner that gets nothing from the demonstrations. ``tokens_changed``: the mean
+    number of tokens per prompt the perturbation changed."""
+    from ..bayes.kernel_regression import TaskFamily, posterior_predictive, split_prompts
+    from ..stats import mean_and_interval
+    from ..tasks.ginc import DELIMITER_ID, GINCConfig, build_hmms, make_prompts
+
+    interval = lambda hits: mean_and_interval(np.asarray(hits, dtype=np.float64))   # noqa: E731
+
+    ginc = build_hmms(ginc) if isinstance(ginc, GINCConfig) else ginc
+    rates = [float(r) for r in rates]
+    if not rates or not n_prompts >= 2:
+        raise ValueError(f"segmentation_controls needs rates and n_prompts >= 2, got {rates}, {n_prompts!r}")
+    for mode in modes:
+        if mode not in SEGMENTATION_MODES:
+            raise ValueError(f"segmentation_controls: mode must be one of {SEGMENTATION_MODES}, got {mode!r}")
+    family = TaskFamily.from_ginc_prompts(ginc)
+    letters = np.unique(ginc.state_tokens[ginc.state_tokens != DELIMITER_ID])
+    pr = make_prompts(ginc, k, n, n_prompts, seed=seed)
+
+    def bayes_of(tokens):
+        probs = posterior_predictive(family, *split_prompts(tokens, k, n)).probs
+        possible = np.isfinite(probs).all(1)           # a prompt impossible under every task has no posterior
+        return np.where(possible, np.nan_to_num(probs, nan=-1.0).argmax(1), -1), possible
+
+    bayes, _ = bayes_of(pr.tokens)
+    clean_pred = read_model(model, pr.tokens, batch=batch).prediction
+    inputs = (example_spans(k, n)[:, :1] + np.arange(k - 1)).reshape(-1)
+    out = {"k": k, "n": n, "n_prompts": n_prompts, "seed": seed, "rates": rates,
+           "natural_delimiters": float(np.mean(pr.tokens[:, inputs] == DELIMITER_ID)),
+           "clean": {"model_accuracy": interval(clean_pred == pr.labels),
+                     "bayes_accuracy": interval(bayes == pr.labels),
+                     "model_bayes_agreement": interval(clean_pred == bayes)},
+           "modes": {}}
+    # the same tests with no demonstrations at all (an n = 0 prompt is x_test alone): the floor a
+    # learner that gets nothing from a broken prompt would sit at
+    alone = pr.tokens[:, n * (k + 1):]
+    out["zero_shot"] = {"model_accuracy": interval(read_model(model, alone, batch=batch).prediction == pr.labels),
+                        "bayes_accuracy": interval(posterior_predictive(family, *split_prompts(alone, k, 0))
+                                                   .prediction == pr.labels)}
+    for mode in modes:
+        rows = {key: [] for key in ("model_accuracy", "model_bayes_agreement", "bayes_perturbed_accuracy",
+                                    "bayes_perturbed_impossible", "bayes_perturbed_on_possible",
+                                    "bayes_perturbed_equals_clean", "tokens_changed")}
+        # one seed for every rate: the same uniforms, so a position hit at 0.1 is also hit at 0.3
+        for rate in rates:
+            tokens = perturb_delimiters(pr.tokens, k, n, mode, rate, letters, seed=seed + 1)
+            pred = read_model(model, tokens, batch=batch).prediction
+            b, possible = bayes_of(tokens)
+            rows["model_accuracy"].append(interval(pred == pr.labels))
+            rows["model_bayes_agreement"].append(interval(pred == bayes))
+            rows["bayes_perturbed_accuracy"].append(interval(b == pr.labels))
+            rows["bayes_perturbed_impossible"].append(float(np.mean(~possible)))
+            rows["bayes_perturbed_on_possible"].append(float(np.mean((b == pr.labels)[possible]))
+                                                       if possible.any() else None)
+            rows["bayes_perturbed_equals_clean"].append(float(np.mean(b == bayes)))
+            rows["tokens_changed"].append(float(np.mean((tokens != pr.tokens).sum(1))))   # per prompt
+        out["modes"][mode] = rows
+    return out
