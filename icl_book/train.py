@@ -15,6 +15,10 @@ moment leaves the last complete checkpoint. One process trains into a run direct
 
 On the CPU a run is deterministic: the same seed gives bit-identical weights, and a run
 interrupted and resumed ends with the same weights as one that never stopped.
+
+A step makes the host wait for the device nowhere: the learning rate is a 0-d tensor on the device,
+overwritten in place; problems move the batches they draw on the host with ``to_device`` (pinned
+memory, a non-blocking copy); the losses stay on the device and are read at log steps only.
 """
 
 from __future__ import annotations
@@ -222,6 +226,30 @@ def step_generator(seed: int, step: int, stream: int = DATA_STREAM) -> torch.Gen
     return torch.Generator().manual_seed(seed_for(seed, step, stream))
 
 
+def to_device(tensor: torch.Tensor, device: str | torch.device) -> torch.Tensor:
+    """``tensor``, made on the host, on ``device`` without making the host wait for the GPU.
+
+    A plain ``.to("cuda")`` from ordinary (pageable) memory ends with a stream synchronisation: the
+    host waits until every kernel queued before it has run, once a step. Through pinned memory and a
+    non-blocking copy the copy is queued like a kernel instead (PyTorch's pinned-memory allocator keeps
+    the host buffer alive until the copy has run). On the CPU this is ``.to`` and copies nothing.
+    Problems call it for the batches they draw on the host, so a GPU run sees the very batches of a
+    CPU run (the same CPU generators) without a sync per step."""
+    device = torch.device(device)
+    if device.type != "cuda" or tensor.device.type != "cpu":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
+def _lr_tensor(lr: float, device: torch.device) -> torch.Tensor:
+    """The learning rate as a 0-d tensor on ``device``, which the loop overwrites in place each step:
+    setting it is then a device operation, not a new Python number for the optimiser (no host sync,
+    no recompilation of a compiled step, and a captured CUDA graph reads each new value). float64 on
+    the CPU, where AdamW turns it back into a Python number, so the arithmetic and the weights are
+    bit for bit those of a float rate; float32 elsewhere, the type the fused CUDA AdamW reads."""
+    return torch.tensor(lr, dtype=torch.float64 if device.type == "cpu" else torch.float32, device=device)
+
+
 class Problem(Protocol):
     def batch(self, step: int, batch_size: int, seed: int, device: torch.device) -> Any: ...
     def loss(self, model: torch.nn.Module, batch: Any) -> torch.Tensor: ...
@@ -255,8 +283,8 @@ def _save_checkpoint(run_dir: Path, model, optimizer, step: int, identity: dict,
     for idx, state in opt["state"].items():
         for key, value in state.items():
             tensors[f"optim.{idx}.{key}"] = value.detach().to("cpu").reshape(value.shape).contiguous()
-    state = {"step": step, "identity": identity, "param_groups": opt["param_groups"],
-             "pending_losses": pending}
+    groups = [{**g, "lr": float(g["lr"])} for g in opt["param_groups"]]  # the lr tensor, as the number it holds
+    state = {"step": step, "identity": identity, "param_groups": groups, "pending_losses": pending}
     final = run_dir / f"checkpoint-{step:08d}"
     tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=f".{final.name}.", suffix=".tmp"))
     try:
@@ -496,6 +524,7 @@ class _Lane:
     """One seed of a run: its model, optimiser, run directory and metrics."""
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
+    lr: torch.Tensor  # every param group's learning rate: one 0-d tensor, overwritten each step
     cfg: TrainConfig
     run_dir: Path
     identity: dict
@@ -510,9 +539,10 @@ class _Lane:
         decay, no_decay = [], []
         for name, p in model.named_parameters():
             (decay if p.dim() >= 2 and "embed" not in name and "pos" not in name else no_decay).append(p)
+        lr = _lr_tensor(cfg.lr, device)
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=device.type == "cuda")
+            lr=lr, betas=(cfg.beta1, cfg.beta2), fused=device.type == "cuda")
         start, metrics, pending = 0, {"identity": identity, "history": [], "evals": [], "wall_time_s": 0.0}, []
         legacy = (run_dir / STATE).exists()
         if resume and has_checkpoint(run_dir) is None:
@@ -524,7 +554,9 @@ class _Lane:
         elif not fresh and (has_checkpoint(run_dir) is not None or legacy):
             raise ConfigError(f"{shown(run_dir)} already holds a checkpoint at step {has_checkpoint(run_dir) or '?'}: "
                               f"pass resume (--resume) to continue it, or remove it (--fresh) to start again")
-        return cls(model, optimizer, cfg, run_dir, identity, start, metrics, pending, evaluate)
+        for group in optimizer.param_groups:  # a loaded checkpoint holds the rate as a number
+            group["lr"] = lr
+        return cls(model, optimizer, lr, cfg, run_dir, identity, start, metrics, pending, evaluate)
 
     def discard_if(self, fresh: bool) -> None:
         if fresh:
@@ -647,15 +679,15 @@ def _loop(lanes: list[_Lane], problem: Problem, device: torch.device, progress: 
         lane.model.train()
     bar = tqdm(range(start, end), initial=start, total=cfg.steps, disable=not progress,
                desc="train" if len(lanes) == 1 else f"train {len(lanes)} seeds", dynamic_ncols=True)
-    # Losses since the last log line; a checkpoint keeps them so a resumed log is the same.
-    running = [[torch.tensor(x) for x in lane.pending] for lane in lanes]
+    # Losses since the last log line, left on the device and read only at a log step (or a
+    # checkpoint, which keeps them so that a resumed log is the same).
+    running = [[torch.tensor(x, device=device) for x in lane.pending] for lane in lanes]
     walls = [lane.metrics["wall_time_s"] for lane in lanes]
     try:
         for step in bar:
             lr = learning_rate(step, cfg)
             for lane in lanes:
-                for group in lane.optimizer.param_groups:
-                    group["lr"] = lr
+                lane.lr.fill_(lr)  # in place, on the device: no host sync, and nothing new to recompile
             torch.manual_seed(seed_for(lanes[0].cfg.seed, step, DROPOUT_STREAM))  # dropout noise depends on the step only
             batches = [_shard(problem.batch(step, cfg.batch_size, lane.cfg.seed, device), rank, size)
                        for lane in lanes]
@@ -674,7 +706,9 @@ def _loop(lanes: list[_Lane], problem: Problem, device: torch.device, progress: 
                 if (cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.steps) or done == cfg.steps:
                     run_eval(lane, done)
             pause = deadline is not None and done < end and time.monotonic() > deadline
-            if deadline is not None and size > 1:  # every process pauses at the same step
+            if deadline is not None and size > 1 and done % cfg.log_every:
+                pause = False  # the processes agree at log steps only: reading the flag is a host sync
+            elif deadline is not None and size > 1:  # every process pauses at the same step
                 import torch.distributed as dist
 
                 flag = torch.tensor([float(pause)], device=device)
