@@ -8,7 +8,7 @@ from typing import Any, Callable
 import torch
 
 from ..models import MODEL_CONFIGS, LSTMConfig, TransformerConfig, build_model
-from ..train import ConfigError, TrainConfig, step_generator
+from ..train import ConfigError, TrainConfig, step_generator, to_device
 
 PROFILES = ("smoke", "cpu", "paper")
 
@@ -39,7 +39,7 @@ class LanguageModelProblem:
         if device not in self._on_device:
             self._on_device[device] = self.blocks.to(device)
         idx = torch.randint(len(self.blocks), (batch_size,), generator=step_generator(seed, step))
-        b = self._on_device[device][idx.to(device)]
+        b = self._on_device[device][to_device(idx, device)]
         return b[:, :-1], b[:, 1:]
 
     def loss(self, model, batch) -> torch.Tensor:

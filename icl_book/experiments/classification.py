@@ -19,7 +19,7 @@ import torch
 
 from ..models import TransformerConfig
 from ..tasks.classification import ClassificationPrompts, ClassificationTask
-from ..train import EVAL_STREAM, TrainConfig, seed_for
+from ..train import EVAL_STREAM, TrainConfig, seed_for, to_device
 from .base import Experiment, Profile
 
 MONITOR_PROMPTS = 512     # held-out prompts for the accuracy curve during training
@@ -35,7 +35,7 @@ class ClassificationProblem:
 
     def batch(self, step: int, batch_size: int, seed: int, device: torch.device):
         prompts = self.task.sample(batch_size, seed_for(seed, step))
-        return torch.from_numpy(prompts.tokens).to(device), torch.from_numpy(prompts.targets).to(device)
+        return to_device(torch.from_numpy(prompts.tokens), device), to_device(torch.from_numpy(prompts.targets), device)
 
     def loss(self, model, batch) -> torch.Tensor:
         tokens, targets = batch

@@ -8,7 +8,7 @@ from .. import bayes
 from ..models import TransformerConfig, batched
 from ..stats import mean_and_interval
 from ..tasks import LinearRegressionTask, predictions_at_x
-from ..train import EVAL_STREAM, TrainConfig, step_generator
+from ..train import EVAL_STREAM, TrainConfig, step_generator, to_device
 from .base import Experiment, Profile
 
 
@@ -21,7 +21,7 @@ class RegressionProblem:
 
     def batch(self, step: int, batch_size: int, seed: int, device: torch.device):
         xs, ys, _ = self.task.sample(batch_size, step_generator(seed, step))
-        return self.task.encode(xs, ys).to(device), ys.to(device)
+        return to_device(self.task.encode(xs, ys), device), to_device(ys, device)
 
     def loss(self, model, batch) -> torch.Tensor:
         seq, ys = batch

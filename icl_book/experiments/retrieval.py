@@ -27,7 +27,7 @@ from ..models import TransformerConfig, batched
 from ..stats import mean_and_interval
 from ..tasks import LinearRegressionTask
 from ..tasks.retrieval import RetrievalPrompts, RetrievalTask
-from ..train import EVAL_STREAM, TrainConfig, seed_for
+from ..train import EVAL_STREAM, TrainConfig, seed_for, to_device
 from .base import Experiment, Profile
 from .linreg import (GARG_PAPER_TRAIN, RegressionProblem, eval_prompts, model_errors, regression_cpu_train,
                      regression_profiles, summarise)
@@ -41,7 +41,7 @@ class RetrievalProblem:
 
     def batch(self, step: int, batch_size: int, seed: int, device: torch.device):
         prompts = self.task.sample(batch_size, seed_for(seed, step))
-        return tuple(torch.from_numpy(a).to(device) for a in (prompts.tokens, prompts.query, prompts.labels))
+        return tuple(to_device(torch.from_numpy(a), device) for a in (prompts.tokens, prompts.query, prompts.labels))
 
     def loss(self, model, batch) -> torch.Tensor:
         tokens, query, labels = batch

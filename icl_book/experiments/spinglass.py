@@ -35,7 +35,7 @@ from ..analysis.spinglass import (contrast_ratio, expected_test_error, gram_pred
 from ..bayes.spinglass import (boltzmann_gaussian, message_passing, message_passing_as_published, nested_ridge_means,
                                spin_glass_of, spin_glass_of_gram)
 from ..models.linear_attention import gram_stats, sample_prompts, sampled_gram_stats
-from ..train import EVAL_STREAM, step_generator
+from ..train import EVAL_STREAM, step_generator, to_device
 from ..train_linear_attention import GradientTrainingConfig, train_linear_attention, train_repeats
 from .base import Experiment, Profile
 
@@ -393,7 +393,7 @@ class FixedPromptsProblem:
 
     def batch(self, step: int, batch_size: int, seed: int, device: torch.device):
         idx = torch.randint(len(self.y), (batch_size,), generator=step_generator(seed, step))
-        return self.tokens[idx].to(device), self.y[idx].to(device)
+        return to_device(self.tokens[idx], device), to_device(self.y[idx], device)
 
     @staticmethod
     def predict(model, tokens: torch.Tensor) -> torch.Tensor:
