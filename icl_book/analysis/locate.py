@@ -21,6 +21,11 @@ prompts, from **one** forward pass with ``cache=True``:
   those of the query's class, paired.
 - ``majority_bias``, ``recency_bias`` and ``reweighting_hooks``: the biases on ambiguous queries and
   an attention re-weighting at the located heads that mitigates them.
+
+The classification wrappers sit on generic pieces that need only token prompts and the positions
+that matter: ``last_logits``, ``top_other``, ``ablation_test``, ``value_output_reading``,
+``attention_at``, ``tower_split``, ``score_gap``. ``hmm_report`` runs the same lens on the
+kernel-regression chapter's HMM prompts (``x_1 y_1 / … / x_test``, the answer at the last token).
 """
 
 from __future__ import annotations
@@ -102,6 +107,11 @@ class Importance:
     head_ld: np.ndarray     # [B, L, H]
     source: np.ndarray | None = None     # [B, L, H, T] one source position inside a head
     source_ld: np.ndarray | None = None  # [B, L, H, T]
+    # The rest of the logit difference, so that it adds up: the model's own (``total_ld``) is
+    # ``embed_ld`` (the residual entering block 0) + Σ attn_ld + Σ mlp_ld + ``bias_ld`` (W_U β).
+    embed_ld: np.ndarray | None = None   # [B]
+    bias_ld: np.ndarray | None = None    # [B]
+    total_ld: np.ndarray | None = None   # [B]
 
 
 def head_vectors(acts: dict, model, layer: int, pos: int) -> torch.Tensor:
@@ -166,7 +176,10 @@ def _importance_chunk(model, tokens, w, w2, pos, sources) -> Importance:
             out["source"].append(a)
             out["source_ld"].append(d)
     stack = lambda xs: torch.stack(xs, 1).double().cpu().numpy() if xs else None
-    return Importance(**{k: stack(v) for k, v in out.items()})
+    whole = {"embed_ld": _pair(project(ro, acts["blocks.0.resid_pre"][:, pos], bias=False), w, w2),
+             "bias_ld": _pair(project(ro, torch.zeros_like(ro.unembed[:1]).expand(len(w), -1)), w, w2),
+             "total_ld": _pair(project(ro, acts[f"blocks.{L - 1}.resid_post"][:, pos]), w, w2)}
+    return Importance(**{k: stack(v) for k, v in out.items()}, **{k: v.double().numpy() for k, v in whole.items()})
 
 
 @torch.no_grad()
@@ -237,22 +250,33 @@ def ablated(model, heads):
 
 
 @torch.no_grad()
+def last_logits(model, tokens, hooks=None, chunk: int = 500) -> torch.Tensor:
+    """The model's logits at the last token of every prompt, ``[B, V]`` in float64, in chunks of
+    prompts (all at once under ``hooks``: hooks made for a prompt set see all of it)."""
+    tokens = _as_tensor(tokens).long()
+    if hooks is not None:
+        chunk = len(tokens)
+    return torch.cat([model(tokens[i:i + chunk], hooks=hooks)[:, -1].double() for i in range(0, len(tokens), chunk)])
+
+
+def top_other(logits: torch.Tensor, target) -> torch.Tensor:
+    """Per prompt, the highest-scoring token of ``logits [B, V]`` other than ``target [B]``."""
+    target = _as_tensor(target).long()
+    masked = logits.clone()
+    masked[torch.arange(len(masked)), target] = float("-inf")
+    return masked.argmax(-1)
+
+
+@torch.no_grad()
 def query_hits(model, prompts: ClassificationPrompts, hooks=None, chunk: int = 500) -> dict:
     """Per prompt at the query: whether the target label beats the competing label, and
     ``p_A = p(label A) / (p(label A) + p(label B))``."""
-    hits, p_a = [], []
-    if hooks is not None:   # hooks made for a prompt set see all of it at once
-        chunk = len(prompts.tokens)
-    for i in range(0, len(prompts.tokens), chunk):
-        logits = model(torch.from_numpy(prompts.tokens[i:i + chunk]), hooks=hooks)[:, -1].double()
-        b = torch.arange(len(logits))
-        t = torch.from_numpy(prompts.targets[i:i + chunk, -1])
-        o = torch.from_numpy(prompts.competing_label[i:i + chunk])
-        la = logits[b, torch.from_numpy(prompts.class_label[i:i + chunk, 0])]
-        lb = logits[b, torch.from_numpy(prompts.class_label[i:i + chunk, 1])]
-        hits.append((logits[b, t] > logits[b, o]).double())
-        p_a.append(torch.sigmoid(la - lb))
-    return {"hits": torch.cat(hits).numpy(), "p_a": torch.cat(p_a).numpy()}
+    logits = last_logits(model, prompts.tokens, hooks, chunk)
+    b = torch.arange(len(logits))
+    t, o = torch.from_numpy(prompts.targets[:, -1]), torch.from_numpy(prompts.competing_label)
+    la = logits[b, torch.from_numpy(prompts.class_label[:, 0])]
+    lb = logits[b, torch.from_numpy(prompts.class_label[:, 1])]
+    return {"hits": (logits[b, t] > logits[b, o]).double().numpy(), "p_a": torch.sigmoid(la - lb).numpy()}
 
 
 def mean_ci(values) -> tuple[float, float, float]:
@@ -262,20 +286,21 @@ def mean_ci(values) -> tuple[float, float, float]:
     return float(values.mean()), float(values.mean() - half), float(values.mean() + half)
 
 
-def ablation_study(model, prompts: ClassificationPrompts, heads, *, n_random: int = 20, seed: int = 0) -> dict:
-    """Accuracy with no ablation, with ``heads`` ablated, and with ``n_random`` uniformly drawn sets
-    of as many heads (from all heads); the random sets' 2.5–97.5 % range across draws."""
+def ablation_test(model, heads, hits_of, *, n_random: int = 20, seed: int = 0) -> dict:
+    """The location test on any prompts: ``hits_of()`` scores the model as it stands (``[B]``, 1
+    for a correct answer), run clean, with ``heads`` ablated, and with ``n_random`` uniformly drawn
+    sets of as many heads (from all heads); the random sets' 2.5–97.5 % range across draws."""
     L, H = model.cfg.n_layer, model.cfg.n_head
     heads = [tuple(map(int, h)) for h in heads]
-    clean = query_hits(model, prompts)["hits"]
+    clean = hits_of()
     with ablated(model, heads):
-        knocked = query_hits(model, prompts)["hits"]
+        knocked = hits_of()
     rng = np.random.default_rng(seed)
     random_acc = []
     for _ in range(n_random):
         flat = rng.choice(L * H, size=len(heads), replace=False)
         with ablated(model, [divmod(int(f), H) for f in flat]):
-            random_acc.append(float(query_hits(model, prompts)["hits"].mean()))
+            random_acc.append(float(hits_of().mean()))
     random_acc = np.array(random_acc)
     return {"heads": heads, "fraction_of_heads": len(heads) / (L * H),
             "clean": mean_ci(clean), "located": mean_ci(knocked),
@@ -283,6 +308,11 @@ def ablation_study(model, prompts: ClassificationPrompts, heads, *, n_random: in
             "random_range": (float(np.percentile(random_acc, 2.5)), float(np.percentile(random_acc, 97.5)))
             if len(random_acc) else None,
             "random": random_acc.tolist()}
+
+
+def ablation_study(model, prompts: ClassificationPrompts, heads, *, n_random: int = 20, seed: int = 0) -> dict:
+    """``ablation_test`` on classification prompts: a hit is the target label beating the other one."""
+    return ablation_test(model, heads, lambda: query_hits(model, prompts)["hits"], n_random=n_random, seed=seed)
 
 
 # ---- projections --------------------------------------------------------------------------------
@@ -295,28 +325,46 @@ def _readout_at(model, acts, positions: np.ndarray) -> Readout:
 
 
 @torch.no_grad()
-def value_output_projection(model, task: ClassificationTask, prompts: ClassificationPrompts) -> dict:
-    """For every head: the value-output vector ``u_j = v_j W_O^(head)`` at each label position,
-    read in the vocabulary (no bias). ``hit``: how often its top token over the whole vocabulary is
-    the label at ``j``; ``copy``: the mean of ``proj(u_j)[label_j] − proj(u_j)[the other in-prompt
-    label]`` (positive: the head copies the label it reads; negative: it suppresses it)."""
-    _, acts = model(torch.from_numpy(prompts.tokens), cache=True)
+def value_output_reading(model, tokens, positions, labels, other=None, *, chunk: int | None = None) -> dict:
+    """For every head: the value-output vector ``u_j = v_j W_O^(head)`` at each of ``positions
+    [n]``, read in the vocabulary (no bias) through the readout frozen at that position. ``hit``
+    ``[L, H]``: how often its top token over the whole vocabulary is ``labels [B, n]`` (the token
+    that position should carry); with ``other [B, n]``, ``copy``: the mean of ``proj(u_j)[label_j]
+    − proj(u_j)[other_j]`` (positive: the head copies the label it reads; negative: it suppresses
+    it), else None. ``chunk`` prompts per cached forward pass (all at once by default)."""
+    tokens, positions = _as_tensor(tokens).long(), np.asarray(positions)
+    labels = np.asarray(labels)
+    if labels.shape != (len(tokens), len(positions)) or (other is not None and np.shape(other) != labels.shape):
+        raise ValueError(f"labels (and other) must be [B, n] = {(len(tokens), len(positions))}, got {labels.shape}"
+                         + ("" if other is None else f" and {np.shape(other)}"))
     L, H, Dh, D = model.cfg.n_layer, model.cfg.n_head, model.cfg.d_head, model.cfg.d_model
-    lab = task.label_positions
-    ro = _readout_at(model, acts, lab)
-    labels = torch.from_numpy(prompts.targets[:, :-1]).reshape(-1)           # [B * n] the label at each j
-    other = torch.from_numpy(np.where(prompts.targets[:, :-1] == prompts.class_label[:, :1],
-                                      prompts.class_label[:, 1:], prompts.class_label[:, :1])).reshape(-1)
-    hit, copy = np.zeros((L, H)), np.zeros((L, H))
-    for layer in range(L):
-        v = acts[f"blocks.{layer}.attn.v"][:, :, lab]                          # [B, H, n, Dh]
-        w_o = model.blocks[layer].attn.out.weight.view(D, H, Dh)
-        u = torch.einsum("bhjd,ehd->bjhe", v, w_o).reshape(-1, H, D)           # [B * n, H, D]
-        logits = project(ro, u, bias=False)                                   # [B * n, H, V]
-        hit[layer] = (logits.argmax(-1) == labels[:, None]).double().mean(0).numpy()
-        idx = lambda t: t[:, None, None].expand(-1, H, 1)
-        copy[layer] = (logits.gather(-1, idx(labels)) - logits.gather(-1, idx(other)))[..., 0].double().mean(0).numpy()
-    return {"hit": hit, "copy": copy}
+    chunk = chunk or len(tokens)
+    hits, copies = [[] for _ in range(L)], [[] for _ in range(L)]
+    for i in range(0, len(tokens), chunk):
+        _, acts = model(tokens[i:i + chunk], cache=True)
+        ro = _readout_at(model, acts, positions)
+        lab = torch.from_numpy(labels[i:i + chunk]).reshape(-1)                 # [b * n] the label at each j
+        for layer in range(L):
+            v = acts[f"blocks.{layer}.attn.v"][:, :, positions]                    # [b, H, n, Dh]
+            w_o = model.blocks[layer].attn.out.weight.view(D, H, Dh)
+            u = torch.einsum("bhjd,ehd->bjhe", v, w_o).reshape(-1, H, D)           # [b * n, H, D]
+            logits = project(ro, u, bias=False)                                   # [b * n, H, V]
+            hits[layer].append((logits.argmax(-1) == lab[:, None]).double())
+            if other is not None:
+                idx = lambda t: t[:, None, None].expand(-1, H, 1)
+                oth = torch.from_numpy(np.asarray(other)[i:i + chunk]).reshape(-1)
+                copies[layer].append((logits.gather(-1, idx(lab)) - logits.gather(-1, idx(oth)))[..., 0].double())
+        del acts   # before the next chunk's forward pass, so that two caches never coexist
+    mean = lambda parts: np.stack([torch.cat(p).mean(0).numpy() for p in parts])
+    return {"hit": mean(hits), "copy": mean(copies) if other is not None else None}
+
+
+@torch.no_grad()
+def value_output_projection(model, task: ClassificationTask, prompts: ClassificationPrompts) -> dict:
+    """``value_output_reading`` at the label positions, against the other in-prompt label."""
+    other = np.where(prompts.targets[:, :-1] == prompts.class_label[:, :1],
+                     prompts.class_label[:, 1:], prompts.class_label[:, :1])
+    return value_output_reading(model, prompts.tokens, task.label_positions, prompts.targets[:, :-1], other)
 
 
 def _top_item_cluster(task: ClassificationTask, logits: torch.Tensor) -> np.ndarray:
@@ -354,11 +402,50 @@ def query_side(model, task: ClassificationTask, prompts: ClassificationPrompts, 
 
 # ---- the two towers ----------------------------------------------------------------------------
 
-def _subset(prompts: ClassificationPrompts, rows: slice) -> ClassificationPrompts:
-    return ClassificationPrompts(**{k: getattr(prompts, k)[rows] for k in prompts.__dataclass_fields__})
-
-
 @torch.no_grad()
+def attention_at(model, tokens, positions, *, pos: int = -1, chunk: int = 250) -> dict:
+    """Every head's attention from ``pos`` on ``positions [n]`` (``alpha``) and its scaled scores
+    ``q·k / √d`` there (``scores``), ``[B, L, H, n]`` float64; the activation cache of ``chunk``
+    prompts at a time."""
+    tokens, positions = _as_tensor(tokens).long(), np.asarray(positions)
+    alpha, scores = [], []
+    for i in range(0, len(tokens), chunk):
+        _, acts = model(tokens[i:i + chunk], cache=True)
+        alpha.append(torch.stack([acts[f"blocks.{l}.attn.pattern"][:, :, pos, positions].double()
+                                  for l in range(model.cfg.n_layer)], 1))
+        scores.append(torch.stack([acts[f"blocks.{l}.attn.scores"][:, :, pos, positions].double()
+                                   for l in range(model.cfg.n_layer)], 1))
+        del acts
+    return {"alpha": torch.cat(alpha).numpy(), "scores": torch.cat(scores).numpy()}
+
+
+def tower_split(alpha: np.ndarray, relevant: np.ndarray) -> dict:
+    """From attention ``alpha [B, L, H, n]`` on ``n`` positions and a mask ``relevant [B, n]``:
+    ``label_mass`` (all of it), ``same_share`` (the part on relevant positions) and ``paired``
+    (mean attention per relevant position minus per other one, prompt by prompt; NaN where a prompt
+    has no relevant or no other position); arrays ``[B, L, H]``."""
+    relevant = np.asarray(relevant, dtype=bool)
+    if relevant.shape != (alpha.shape[0], alpha.shape[-1]):
+        raise ValueError(f"relevant must be [B, n] = {(alpha.shape[0], alpha.shape[-1])}, got {relevant.shape}")
+    a = torch.from_numpy(alpha)
+    s = torch.from_numpy(relevant).double()[:, None, None]                          # [B, 1, 1, n]
+    mass = a.sum(-1)
+    paired = (a * s).sum(-1) / s.sum(-1) - (a * (1 - s)).sum(-1) / (1 - s).sum(-1)
+    return {"label_mass": mass.numpy(), "same_share": ((a * s).sum(-1) / mass.clamp_min(1e-30)).numpy(),
+            "paired": paired.numpy()}
+
+
+def score_gap(scores: np.ndarray, relevant: np.ndarray) -> float:
+    """One head's scaled q·k ``scores [B, n]``: the mean over all relevant positions minus the mean
+    over all others (pooled over prompts; ``e^gap`` is the attention ratio per position). An
+    evenly attending head (the same score everywhere) has 0."""
+    scores, relevant = np.asarray(scores, float), np.asarray(relevant, bool)
+    if scores.shape != relevant.shape or scores.ndim != 2:
+        raise ValueError(f"scores and relevant must both be [B, n], got {scores.shape} and {relevant.shape}")
+    return float((scores * relevant).sum(1).mean() / relevant.sum(1).mean()
+                 - (scores * ~relevant).sum(1).mean() / (~relevant).sum(1).mean())
+
+
 def two_tower(model, task: ClassificationTask, prompts: ClassificationPrompts, chunk: int = 250) -> dict:
     """Per prompt and head, from the last token: ``label_mass`` (attention on all label
     positions), ``same_share`` (the part of it on labels of the query's class) and ``paired``
@@ -366,23 +453,8 @@ def two_tower(model, task: ClassificationTask, prompts: ClassificationPrompts, c
     arrays ``[B, L, H]``. Also the scaled scores ``q·k / √d`` on the label positions, ``[B, L, H, n]``."""
     if (prompts.query_class < 0).any():
         raise ValueError("two_tower needs unambiguous queries")
-    if len(prompts.tokens) > chunk:   # bounded memory: the activation cache of `chunk` prompts at a time
-        parts = [two_tower(model, task, _subset(prompts, slice(i, i + chunk)), chunk)
-                 for i in range(0, len(prompts.tokens), chunk)]
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    _, acts = model(torch.from_numpy(prompts.tokens), cache=True)
-    lab, N = task.label_positions, task.query_position
-    same = torch.from_numpy(prompts.demo_class == prompts.query_class[:, None]).double()   # [B, n]
-    out = {"label_mass": [], "same_share": [], "paired": [], "scores": []}
-    for layer in range(model.cfg.n_layer):
-        alpha = acts[f"blocks.{layer}.attn.pattern"][:, :, N, lab].double()               # [B, H, n]
-        mass = alpha.sum(-1)
-        s = same[:, None]
-        out["label_mass"].append(mass)
-        out["same_share"].append((alpha * s).sum(-1) / mass.clamp_min(1e-30))
-        out["paired"].append((alpha * s).sum(-1) / s.sum(-1) - (alpha * (1 - s)).sum(-1) / (1 - s).sum(-1))
-        out["scores"].append(acts[f"blocks.{layer}.attn.scores"][:, :, N, lab].double())
-    return {k: torch.stack(v, 1).numpy() for k, v in out.items()}
+    at = attention_at(model, prompts.tokens, task.label_positions, pos=task.query_position, chunk=chunk)
+    return {**tower_split(at["alpha"], prompts.demo_class == prompts.query_class[:, None]), "scores": at["scores"]}
 
 
 def score_by_cluster(task: ClassificationTask, prompts: ClassificationPrompts, scores: np.ndarray) -> np.ndarray:
@@ -568,3 +640,135 @@ def report(model, task: ClassificationTask, *, n_prompts: int = 500, seed: int =
         "recency_reduction": reduction(rb, rb_after) if abs(rb) >= MIN_BIAS else float("nan"),
         "n_prompts": n_prompts, "seed": seed, "share": share,
     }
+
+
+# ---- the same lens on the kernel-regression chapter's HMM prompts --------------------------------
+
+def hmm_relevance(tokens: np.ndarray, labels: np.ndarray, k: int, n: int) -> dict[str, np.ndarray]:
+    """Which demonstrations of a ``make_prompts`` prompt are relevant to its test input, three
+    ways, each ``[P, n]``:
+
+    - ``same_input``: ``x_i = x_test`` (all ``k - 1`` tokens). Within a prompt every example runs
+      under the same concept from the same start property, so a demonstration with the test's
+      input has its label drawn from exactly the distribution whose argmax is the answer: the
+      HMM's counterpart of the classification task's "same class", and what a kernel over inputs
+      should weigh. The primary relevance.
+    - ``same_last_input``: ``x_i``'s last token equals ``x_test``'s, the emission of the hidden
+      state the label's state follows from (an induction head's match: the label position's
+      previous token is the query's token).
+    - ``same_label``: ``y_i`` is the correct answer ``labels [P]``. A head attending there may simply have found
+      the answer token it copies (the value side), not matched the query to the demonstration's
+      input, so this one does not test the two towers on its own; it is reported beside the others.
+    """
+    tokens, labels = np.asarray(tokens), np.asarray(labels)
+    if not (isinstance(k, int) and isinstance(n, int) and k >= 2 and n >= 1):
+        raise ValueError(f"hmm prompts need k >= 2 and n >= 1, got k={k!r}, n={n!r}")
+    if tokens.ndim != 2 or tokens.shape[1] != n * (k + 1) + k - 1:
+        raise ValueError(f"hmm prompts of k={k}, n={n} are [P, {n * (k + 1) + k - 1}] tokens, got {tokens.shape}")
+    if labels.shape != (len(tokens),):
+        raise ValueError(f"labels must be [P] = [{len(tokens)}], got {labels.shape}")
+    from .kernel_regression import example_spans
+
+    starts = example_spans(k, n)[:, 0]
+    inputs = np.stack([tokens[:, s:s + k - 1] for s in starts], 1)                   # [P, n, k - 1]
+    x_test = tokens[:, -(k - 1):]
+    return {"same_input": (inputs == x_test[:, None]).all(-1),
+            "same_last_input": inputs[..., -1] == x_test[:, None, -1],
+            "same_label": tokens[:, starts + k - 1] == labels[:, None]}
+
+
+def hmm_report(model, tokens: np.ndarray, labels: np.ndarray, k: int, n: int, *, share: float = 0.8,
+               n_random: int = 20, seed: int = 0, chunk: int = 250) -> dict:
+    """Locate and project on HMM prompts (``make_prompts`` layout: ``x_1 y_1 / … x_n y_n / x_test``,
+    ``labels [P]`` the correct test label), at the last token. JSON-ready.
+
+    - Location: ``importance`` with target the correct label and competitor the model's top other
+      token (over the whole vocabulary); ``located`` the heads carrying ``share`` of the heads'
+      positive logit difference, ``accuracy`` (argmax = label) clean, with them ablated and with
+      ``n_random`` random sets of as many heads (``ablation_test``).
+    - Projection: the top located head's value-output vector at each label position, read through
+      the readout frozen there: ``value_output_share`` of demonstrations whose top token is their
+      label. Its chance is the best constant reading (the commonest label's frequency); beside it
+      the same reading at each demonstration's last input position (``value_output_input_share``):
+      a head that copies whatever token it reads scores high on both, a label mover on the first.
+    - Two towers: the top head's attention from the last token on the label positions, split by
+      ``hmm_relevance``; per relevance, ``two_tower_share`` (prompts with both kinds of
+      demonstration where it attends more per relevant label position than per other one; an
+      evenly attending head ties, 0, a head blind to relevance gives about 0.5, measured here as
+      ``null_share`` with the relevance shuffled within each prompt), ``same_share`` (its share of
+      label attention on relevant ones; chance the relevant fraction) and ``qk_gap`` (``score_gap``;
+      chance 0). The top-level ``two_tower_share`` and ``qk_gap`` are ``same_input``'s.
+    """
+    tokens, labels = np.asarray(tokens), np.asarray(labels)
+    relevance = hmm_relevance(tokens, labels, k, n)   # checks the shapes
+    from .kernel_regression import example_spans
+
+    model.eval()
+    starts = example_spans(k, n)[:, 0]
+    label_pos = starts + k - 1
+    demo_labels = tokens[:, label_pos]                                                    # [P, n]
+    target = torch.from_numpy(labels).long()
+    hits_of = lambda: (last_logits(model, tokens).argmax(-1) == target).double().numpy()   # noqa: E731
+
+    # location
+    competitor = top_other(last_logits(model, tokens), target)
+    imp = importance(model, tokens, target, competitor, sources=True, chunk=chunk)
+    heads = locate(imp.head_ld, share)
+    top = heads[0] if heads else None
+    ab = ablation_test(model, heads, hits_of, n_random=n_random, seed=seed)
+    out = {"k": k, "n": n, "n_prompts": len(tokens), "share": share, "seed": seed, "n_random": n_random,
+           "located": [list(h) for h in heads], "top_head": list(top) if top else None,
+           "heads_fraction": ab["fraction_of_heads"],
+           "accuracy": ab["clean"][0], "ablated_accuracy": ab["located"][0],
+           "random_ablated_accuracy": ab["random_mean"], "random_ablated_range": ab["random_range"],
+           "head_ld": imp.head_ld.mean(0).tolist(), "layer_attn_ld": imp.attn_ld.mean(0).tolist(),
+           "layer_mlp_ld": imp.mlp_ld.mean(0).tolist(),
+           "logit_diff": float(imp.total_ld.mean()),
+           "logit_diff_parts": {"embed": float(imp.embed_ld.mean()), "attn": float(imp.attn_ld.sum(1).mean()),
+                                "mlp": float(imp.mlp_ld.sum(1).mean()), "final_bias": float(imp.bias_ld.mean())},
+           "heads_ld": float(imp.head_ld.sum((1, 2)).mean()),
+           "located_ld": float(sum(imp.head_ld[:, l, h] for l, h in heads).mean()) if heads else 0.0}
+    if top is None:
+        return out
+
+    # where the top head's logit difference comes from, by kind of source position
+    per_source = imp.source_ld[:, top[0], top[1]].mean(0)                                # [T]
+    kinds = {"label": label_pos, "input": (starts[:, None] + np.arange(k - 1)).ravel(),
+             "delimiter": starts + k, "test_input": np.arange(n * (k + 1), tokens.shape[1])}
+    out["top_head_ld_by_source"] = {name: float(per_source[pos].sum()) for name, pos in kinds.items()}
+
+    # projection: value-output vectors at the label positions and, as a control, the last input positions
+    last_in = starts + k - 2
+    hit_label = value_output_reading(model, tokens, label_pos, demo_labels, chunk=chunk)["hit"]
+    hit_input = value_output_reading(model, tokens, last_in, tokens[:, last_in], chunk=chunk)["hit"]
+    counts = np.bincount(demo_labels.ravel())
+    out.update({"value_output_share": float(hit_label[top]), "value_output_chance": float(counts.max() / counts.sum()),
+                "value_output_input_share": float(hit_input[top]), "value_output_hit": hit_label.tolist(),
+                "located_value_output_share": float(np.mean([hit_label[h] for h in heads]))})
+
+    # the two towers: the top head's query at the last token against the label positions' keys
+    at = attention_at(model, tokens, label_pos, chunk=chunk)
+    alpha, scores = at["alpha"][:, top[0], top[1]], at["scores"][:, top[0], top[1]]       # [P, n]
+    out["label_mass"] = float(alpha.sum(1).mean())
+    out["label_mass_chance"] = n / tokens.shape[1]           # attention spread evenly over the prompt
+    rng = np.random.default_rng([seed, 1])
+    rel_out = {}
+    for name, rel in relevance.items():
+        both = rel.any(1) & (~rel).any(1)
+        split = tower_split(at["alpha"], rel)
+        paired = split["paired"][both]                                                     # [P', L, H]
+        shuffled = [tower_split(alpha[both][:, None, None], rng.permuted(rel[both], axis=1))["paired"][:, 0, 0]
+                    for _ in range(20)]
+        rel_out[name] = {
+            "relevant_rate": float(rel.mean()), "defined": float(both.mean()),
+            "two_tower_share": float((paired[:, top[0], top[1]] > 0).mean()) if both.any() else None,
+            "null_share": float(np.mean([(s > 0).mean() for s in shuffled])) if both.any() else None,
+            "two_tower_share_by_head": (paired > 0).mean(0).tolist() if both.any() else None,
+            "same_share": float(split["same_share"][both, top[0], top[1]].mean()) if both.any() else None,
+            "same_share_chance": float(rel[both].mean()) if both.any() else None,
+            "qk_gap": score_gap(scores[both], rel[both]) if both.any() else None, "qk_gap_chance": 0.0}
+    out["relevance"] = rel_out
+    out["two_tower_relevance"] = "same_input"
+    out["two_tower_share"], out["qk_gap"] = rel_out["same_input"]["two_tower_share"], rel_out["same_input"]["qk_gap"]
+    out["two_tower_chance"] = 0.5
+    return out
