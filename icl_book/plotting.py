@@ -37,3 +37,32 @@ def plot_curves(ax: plt.Axes, n: list[int], curves: dict, keys: list[str], band:
         line, = ax.plot(n, c["mean"], **style(key))
         if band:
             ax.fill_between(n, c["lo"], c["hi"], color=line.get_color(), alpha=0.15, linewidth=0)
+
+
+# The synthesis chapter's verdicts, from a theory that explains what our models do to one it contradicts.
+VERDICT_COLOURS = {"explained": "#1a9850", "partly explained": "#fee08b", "contradicted": "#d73027",
+                   "silent": "#f0f0f0", "not run": "#bdbdbd"}
+
+
+def verdict_grid(ax: plt.Axes, verdicts: list[list[str]], rows: list[str], columns: list[str],
+                 labels: list[list[str]] | None = None) -> None:
+    """A table of verdicts as coloured cells (``verdicts[row][column]``), each with an optional short label."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    keys = list(VERDICT_COLOURS)
+    index = [[keys.index(v) for v in row] for row in verdicts]
+    ax.imshow(index, cmap=ListedColormap(list(VERDICT_COLOURS.values())), vmin=-0.5, vmax=len(keys) - 0.5,
+              aspect="auto")
+    ax.set_xticks(range(len(columns)), columns, rotation=20, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xticks([x - 0.5 for x in range(1, len(columns))], minor=True)
+    ax.set_yticks([y - 0.5 for y in range(1, len(rows))], minor=True)
+    ax.grid(False)
+    ax.grid(which="minor", color="white", linewidth=2)
+    ax.tick_params(which="minor", length=0)
+    for r, row in enumerate(labels or []):
+        for c, text in enumerate(row):
+            ax.text(c, r, text, ha="center", va="center", fontsize=7)
+    ax.legend(handles=[Patch(color=VERDICT_COLOURS[k], label=k) for k in keys], loc="upper center",
+              bbox_to_anchor=(0.5, -0.12), ncol=len(keys), fontsize=8)

@@ -109,12 +109,41 @@ def test_held_out_concepts_are_in_no_pool_and_their_hmms_do_not_depend_on_the_po
         kx.pool_task(kx.KERNEL_PROFILES["cpu"].task, 13)
 
 
-def test_testbed_models_learn_in_context_at_smoke_scale(tmp_path):
+@pytest.fixture(scope="module")
+def smoke_testbed(tmp_path_factory):
+    """A smoke-trained sweep model (M = 6) in its own store."""
+    root = tmp_path_factory.mktemp("testbed")
+    store = ArtifactStore(root / "store")
+    experiments.run("kernel-pool-m6", "smoke", store=store, run_root=root / "runs", progress=False)
+    return store
+
+
+def test_testbed_models_learn_in_context_at_smoke_scale(smoke_testbed):
     """A smoke-trained sweep model gains from its demonstrations: accuracy at the most demonstrations
     above its zero-shot accuracy by more than three binomial standard errors."""
-    store = ArtifactStore(tmp_path / "store")
-    experiments.run("kernel-pool-m6", "smoke", store=store, run_root=tmp_path / "runs", progress=False)
-    ev = store.results("kernel-pool-m6-smoke")["evaluation"]
+    ev = smoke_testbed.results("kernel-pool-m6-smoke")["evaluation"]
     a0, a1, n = ev["model_accuracy"][0], ev["model_accuracy"][-1], ev["n_prompts"]
     se = np.sqrt((a0 * (1 - a0) + a1 * (1 - a1)) / n)
     assert a1 - a0 > 3 * se and ev["bayes_accuracy"][-1] > ev["bayes_accuracy"][0]
+
+
+def test_every_lens_runs_on_a_testbed_model_and_the_claims_read_it(smoke_testbed):
+    from icl_book.experiments import synthesis as sx
+
+    model = smoke_testbed.model("kernel-pool-m6-smoke").eval()
+    hmm = sx.sweep_config(smoke_testbed.results("kernel-pool-m6-smoke")["task"]["hmm"])
+    t = sx.Testbed(eval_n=(0, 2, 6), n_prompts=60, kernel_n=6, locate_n=6, delimiter_n=6, delimiter_prompts=60,
+                   delimiter_rates=(0.0, 1.0))
+    got = sx.analyse_model(model, hmm, t)
+    assert set(got) >= {"curves", "kernel", "controls", "locate", "delimiters"} and got["pool"] == 6
+    held = got["curves"]["held_out"]
+    assert len(held["model"]) == len(held["bayes_oracle"]) == 3
+    # the oracle knows the held-out concepts: with demonstrations it beats the pool's exact predictor there
+    assert held["bayes_oracle"][-1] >= held["bayes_pool"][-1]
+    results = {"evaluation": {"models": {syn.OWN: got}}}
+    measures = syn.testbed_measures(results, syn.OWN)
+    assert set(measures) == set(syn.TESTBED_MEASURES)
+    assert measures["format"][2] == 0.0 and 0 <= syn.order_spread(results) <= 1
+    # the exact predictor reads known positions: missing delimiters leave it as it was
+    d = got["delimiters"]["modes"]["missing"]
+    assert d["bayes_perturbed_equals_clean"] == [1.0, 1.0]

@@ -72,45 +72,81 @@ def _bed(r: dict, name: str = OWN) -> dict:
     return r["evaluation"]["models"][name]
 
 
-def order_spread(r: dict) -> float:
-    """Mean over sets of four demonstrations of the spread (max − min) of the reference model's
-    accuracy over their 24 orders, the same tests after each."""
-    return float(np.mean(_bed(r)["controls"]["order"]["model_spread"]))
+def order_spread(r: dict, name: str = OWN) -> float:
+    """Mean over sets of four demonstrations of the spread (max − min) of a testbed model's accuracy
+    over their 24 orders, the same tests after each."""
+    return float(np.mean(_bed(r, name)["controls"]["order"]["model_spread"]))
 
 
-def _drop(r: dict, kind: str, who: str) -> float:
-    c = _bed(r)["controls"]
-    return c["clean"][who] - c[kind][who]
+def control_change(r: dict, kind: str, who: str = "model", name: str = OWN) -> float:
+    """Accuracy under a control minus on the clean prompts. For the exact predictor, on the prompts it
+    can read: a substituted token can make a prompt impossible under every task (no posterior)."""
+    c = _bed(r, name)["controls"]
+    key = "bayes_on_possible" if who == "bayes" else who
+    after = c[kind][key]
+    return float("nan") if after is None else after - c["clean"][key]
 
 
-def drop_beside_bayes(kind: str, sign: int = 1):
-    """|the model's change − the exact predictor's change| under a control (``sign`` -1: a gain)."""
-    def compute(r: dict) -> float:
-        return abs(sign * (_drop(r, kind, "model") - _drop(r, kind, "bayes")))
-    return compute
+def beside_bayes(kind: str):
+    """|the model's change − the exact predictor's change| under a control."""
+    return lambda r: abs(control_change(r, kind) - control_change(r, kind, "bayes"))
 
 
-def random_label_drop(r: dict) -> float:
-    return _drop(r, "random_labels", "model")
+def random_label_drop(r: dict, name: str = OWN) -> float:
+    return -control_change(r, "random_labels", name=name)
 
 
-def missing_delimiter_drop(r: dict) -> float:
-    """Accuracy lost when every demonstration's delimiter is replaced by a letter, the exact
-    predictor (which reads the examples at known positions) unchanged."""
-    d = _bed(r)["delimiters"]["missing"]
-    return d["model_accuracy"][0] - d["model_accuracy"][-1]
+def delimiter_drop(r: dict, mode: str = "missing", name: str = OWN) -> float:
+    """Accuracy lost when every demonstration's delimiter is perturbed (``mode``); the exact predictor
+    reads the examples at known positions."""
+    d = _bed(r, name)["delimiters"]["modes"][mode]["model_accuracy"]
+    return d[0]["mean"] - d[-1]["mean"]
 
 
-def held_out_share(r: dict, M: int) -> float:
-    """On the held-out concepts: the model's accuracy gain from no demonstrations to the most, over
+def held_out_share(r: dict, name: str = OWN, who: str = "model") -> float:
+    """On the held-out concepts: a predictor's accuracy gain from no demonstrations to the most, over
     the gain of the exact predictor that knows those concepts (1: it learns them in context as well)."""
-    c = _bed(r, pool_artifact(M))["curves"]
-    model, oracle = c["held_out"]["model"], c["held_out"]["bayes_oracle"]
-    return (model[-1] - model[0]) / (oracle[-1] - oracle[0])
+    c = _bed(r, name)["curves"]["held_out"]
+    ours, oracle = c[who], c["bayes_oracle"]
+    return (ours[-1] - ours[0]) / (oracle[-1] - oracle[0])
 
 
 def diversity_transfer(r: dict) -> float:
-    return held_out_share(r, max(POOL_SIZES)) - held_out_share(r, min(POOL_SIZES))
+    return held_out_share(r, pool_artifact(max(POOL_SIZES))) - held_out_share(r, pool_artifact(min(POOL_SIZES)))
+
+
+def first_demonstration(r: dict, name: str = OWN, who: str = "model") -> float:
+    """Accuracy with one demonstration minus with none, on prompts of the model's pool."""
+    c = _bed(r, name)["curves"]["pool"][who]
+    return c[1] - c[0]
+
+
+# What the explorer and the sweep figure show for each testbed model: (what is measured, the
+# model's value, the exact predictor's on the same prompts; None where it has none to compare).
+TESTBED_MEASURES = {
+    "order": ("accuracy spread over the 24 orders of four demonstrations",
+              lambda r, m: (order_spread(r, m), 0.0)),
+    "zero_shot": ("accuracy with one demonstration minus with none",
+                  lambda r, m: (first_demonstration(r, m), first_demonstration(r, m, "bayes_pool"))),
+    "diversity": ("share of the oracle's in-context gain on held-out concepts",
+                  lambda r, m: (held_out_share(r, m), held_out_share(r, m, "bayes_pool"))),
+    "format": ("accuracy lost when every delimiter is a letter",
+               lambda r, m: (delimiter_drop(r, "missing", m), 0.0)),
+    "ood": ("accuracy change with 30 % of input tokens substituted",
+            lambda r, m: (control_change(r, "substituted_inputs", name=m),
+                          control_change(r, "substituted_inputs", "bayes", m))),
+    "random_labels": ("accuracy change with random labels",
+                      lambda r, m: (control_change(r, "random_labels", name=m),
+                                    control_change(r, "random_labels", "bayes", m))),
+    "retrieval": ("accuracy change with the most similar demonstrations",
+                  lambda r, m: (control_change(r, "retrieved_similar", name=m),
+                                control_change(r, "retrieved_similar", "bayes", m))),
+}
+
+
+def testbed_measures(results: dict, name: str) -> dict[str, tuple[str, float, float | None]]:
+    """Every testbed phenomenon measured on one testbed model (``TESTBED_MEASURES``)."""
+    return {key: (what, *f(results, name)) for key, (what, f) in TESTBED_MEASURES.items()}
 
 
 def beyond_pool_bayes(r: dict) -> float:
@@ -179,12 +215,12 @@ SPECS = [
               at_most(0.05, 0.1), passes=0.0, fails=(0.3, "a vote that counts the labels")),
     ClaimSpec("synthesis.ood-as-bayes.cpu", "synthesis",
               "Out-of-distribution demonstrations (30 % of input tokens substituted) cost the testbed model what "
-              "they cost the exact predictor: |model drop − exact drop|",
-              _AS_EXACT, "cpu", TESTBED, drop_beside_bayes("substituted_inputs"), at_most(0.05, 0.1),
+              "they cost the exact predictor on the prompts it can still read: |model change − exact change|",
+              _AS_EXACT, "cpu", TESTBED, beside_bayes("substituted_inputs"), at_most(0.05, 0.1),
               passes=0.0, fails=(0.2, "a model that loses far more than the evidence it lost")),
     ClaimSpec("synthesis.random-labels-as-bayes.cpu", "synthesis",
-              "Random labels cost the testbed model what they cost the exact predictor: |model drop − exact drop|",
-              _AS_EXACT, "cpu", TESTBED, drop_beside_bayes("random_labels"), at_most(0.05, 0.1),
+              "Random labels cost the testbed model what they cost the exact predictor: |model change − exact change|",
+              _AS_EXACT, "cpu", TESTBED, beside_bayes("random_labels"), at_most(0.05, 0.1),
               passes=0.0, fails=(0.2, "a model that ignores the labels the exact predictor reads")),
     ClaimSpec("synthesis.random-labels-hurt.cpu", "synthesis",
               "Random labels are voted for: the testbed model's accuracy lost when the demonstrations' labels are "
@@ -194,13 +230,13 @@ SPECS = [
     ClaimSpec("synthesis.retrieval-as-bayes.cpu", "synthesis",
               "Retrieving the demonstrations most similar to the test input changes the testbed model's accuracy "
               "as it changes the exact predictor's: |model gain − exact gain|",
-              _AS_EXACT, "cpu", TESTBED, drop_beside_bayes("retrieved_similar", -1), at_most(0.05, 0.1),
+              _AS_EXACT, "cpu", TESTBED, beside_bayes("retrieved_similar"), at_most(0.05, 0.1),
               passes=0.0, fails=(0.2, "a model that gains nothing where the evidence gains much")),
     ClaimSpec("synthesis.missing-delimiters.cpu", "synthesis",
               "Without delimiters a learner must find the examples itself: the testbed model's accuracy lost when "
               "every demonstration's delimiter is a letter (the exact predictor, reading known positions, loses "
               "nothing)",
-              _SEGMENT, "cpu", TESTBED, missing_delimiter_drop, at_least(0.05, 0.02),
+              _SEGMENT, "cpu", TESTBED, delimiter_drop, at_least(0.05, 0.02),
               passes=0.2, fails=(0.0, "a model that reads the examples by position alone")),
     ClaimSpec("synthesis.diversity-transfer.cpu", "synthesis",
               f"Task diversity: on concepts in no pool, the share of the oracle's in-context gain the model "
@@ -218,6 +254,36 @@ SPECS = [
               "n = 64) are in the same order",
               _FIT, "cpu", GINC_FIT[0], loss_orders_accuracy, at_least(0.8, 0.6), also=GINC_FIT[1:],
               passes=1.0, fails=(0.5, "in-context accuracy unrelated to the fit")),
+]
+
+# Two lenses read inside the testbed's reference model (the others' cells rest on behaviour).
+_VOTE_HEAD = PaperValue(None, "an attention head whose weights act as kernel weights: its vote predicts the "
+                              "model's output", "han2025kernel", "the attention analogy")
+_LOCATED = PaperValue(None, "a few in-context heads carry the answer: zeroing them hurts more than zeroing "
+                            "others", "yu2024twotowers", "the causal check")
+
+
+def vote_over_uniform(r: dict, name: str = OWN) -> float:
+    k = _bed(r, name)["kernel"]
+    return k["best_head"]["agreement"] - k["majority_vote_agreement"]
+
+
+def located_over_random(r: dict, name: str = OWN) -> float:
+    loc = _bed(r, name)["locate"]
+    return loc["random_ablated_accuracy"] - loc["ablated_accuracy"]
+
+
+SPECS += [
+    ClaimSpec("synthesis.testbed-vote.cpu", "synthesis",
+              "On the testbed, the best head's kernel vote (selected on held-out prompts) agrees with the model more "
+              "often than a vote with uniform attention does: agreement minus uniform attention's",
+              _VOTE_HEAD, "cpu", TESTBED, vote_over_uniform, at_least(0.1, 0.05),
+              passes=0.2, fails=(0.0, "a head that attends evenly")),
+    ClaimSpec("synthesis.testbed-located-heads.cpu", "synthesis",
+              "On the testbed, zeroing the located in-context heads costs more accuracy than zeroing as many random "
+              "heads: random sets' accuracy (mean of 20) minus the located set's",
+              _LOCATED, "cpu", TESTBED, located_over_random, at_least(0.05, 0.02),
+              passes=0.3, fails=(0.0, "located heads no more important than any")),
 ]
 
 # Every model of the testbed learns in context (the premise of every cell measured on it).

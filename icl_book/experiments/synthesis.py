@@ -14,7 +14,7 @@ stores, computed once from the shipped weights:
 - **locate and project**: located heads, their ablation, value-output and query-key statistics
   (``analysis.locate.hmm_report``);
 - **segmentation**: accuracy with delimiters that go missing or appear inside inputs
-  (``analysis.kernel_regression.delimiter_study``);
+  (``analysis.kernel_regression.segmentation_controls``);
 - **task diversity**: the sweep itself, read across M.
 
 Nothing here is new analysis: each lens is its chapter's code, run on these models.
@@ -90,7 +90,7 @@ def curves(model, hmm: GINCConfig, t: Testbed) -> dict:
 def analyse_model(model, hmm: GINCConfig, t: Testbed) -> dict:
     """Every lens on one testbed model (the module docstring lists them)."""
     from ..analysis import locate
-    from ..analysis.kernel_regression import analyse_prompts, book_reader, delimiter_study
+    from ..analysis.kernel_regression import analyse_prompts, book_reader, segmentation_controls
 
     ginc = build_hmms(hmm)
     a = KernelAnalysis()
@@ -106,8 +106,8 @@ def analyse_model(model, hmm: GINCConfig, t: Testbed) -> dict:
                                                     "majority_vote_agreement", "vote_ceiling")},
             "controls": kernel_controls(model, hmm, a, (best["layer"], best["head"]), t.k),
             "locate": locate.hmm_report(model, lp.tokens, lp.labels, t.k, t.locate_n, seed=t.seed),
-            "delimiters": delimiter_study(model, ginc, t.k, t.delimiter_n, t.delimiter_rates, t.delimiter_prompts,
-                                          seed=t.seed + 11)}
+            "delimiters": segmentation_controls(model, ginc, t.k, t.delimiter_n, t.delimiter_rates,
+                                                t.delimiter_prompts, seed=t.seed + 11)}
 
 
 def compute_testbed(p: Profile) -> dict:
