@@ -8,6 +8,7 @@ ratio ours / HF, and on CUDA the model FLOPs utilisation (MFU).
     python benchmarks/train_throughput.py --config small --device cpu --out benchmarks/results/small-cpu.json
     python benchmarks/train_throughput.py --config ginc --device cuda --mode graph-step --out benchmarks/results/ginc-h100.json
     python benchmarks/train_throughput.py --config small --device cpu --seeds 3   # ours: 3 seeds side by side
+    python benchmarks/train_throughput.py --config smoke --mode compiled-step --steps 2 --repeats 1  # a CPU check
 
 Timing follows nanoGPT's bench.py: warm-up steps (compilation included) are not timed; each
 timed repeat synchronises the GPU before reading the clock; we report the median repeat.
@@ -36,19 +37,23 @@ from common import write_result
 from icl_book.store import cpu_name, git_commit
 from icl_book.models.gpt2 import gpt2_from
 from icl_book.models.transformer import Transformer, TransformerConfig
+from icl_book.train import lr_tensor
 
 # The GINC paper's model (Xie et al. 2022): a 4-layer GPT-2 of width 768 over a 51-token
 # vocabulary, trained on 8 sequences of 1024 tokens. "small" takes about 30 s on 2 idle CPU cores.
 CONFIGS = {
     "ginc": dict(n_layer=4, d_model=768, n_head=12, n_ctx=1024, vocab_size=51, batch=8, seq=1024),
     "small": dict(n_layer=2, d_model=128, n_head=4, n_ctx=256, vocab_size=51, batch=8, seq=256),
+    "smoke": dict(n_layer=1, d_model=32, n_head=2, n_ctx=32, vocab_size=51, batch=2, seq=32),  # a mode runs at all
 }
 
 # eager: no compile. default / reduce-overhead / max-autotune: torch.compile's modes (the last
 # two use CUDA graphs for forward and backward; the optimiser step stays outside).
+# compiled-step: torch.compile (default) of the model, and of clipping plus the AdamW step as one
+# more compiled function (the optimiser in a graph without CUDA graphs: runs on the CPU too).
 # graph-step: torch.compile (default mode) inside one hand-captured CUDA graph holding forward,
 # backward, clipping and the AdamW step, replayed each step (CUDA only).
-MODES = ("eager", "default", "reduce-overhead", "max-autotune", "graph-step")
+MODES = ("eager", "default", "compiled-step", "reduce-overhead", "max-autotune", "graph-step")
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune", "graph-step")
 
 # Dense bf16 peak FLOP/s by device name (first match wins, so the PCIe and NVL H100s come first).
@@ -121,12 +126,15 @@ class Stepper:
         self.net, self.mode, self.device, self.bf16, self.grad_clip = net, mode, device, bf16, grad_clip
         self.params = list(net.parameters())
         cuda = device.type == "cuda"
-        # Fused AdamW on CUDA, as icl_book.train uses; capturable keeps its step count on the GPU,
-        # which a captured graph needs.
-        self.opt = torch.optim.AdamW(self.params, lr=LR, weight_decay=0.0, fused=cuda,
+        # The learning rate as icl_book.train holds it: a 0-d tensor on the device (a captured graph
+        # reads it at every replay). Fused AdamW on CUDA, as the loop uses; capturable keeps its step
+        # count on the GPU, which a captured graph needs. compiled-step leaves the kernels to inductor.
+        self.lr = lr_tensor(LR, device)
+        self.opt = torch.optim.AdamW(self.params, lr=self.lr, weight_decay=0.0, fused=cuda and mode != "compiled-step",
                                      capturable=mode == "graph-step")
-        compile_mode = {"eager": None, "graph-step": "default"}.get(mode, mode)
+        compile_mode = {"eager": None, "graph-step": "default", "compiled-step": "default"}.get(mode, mode)
         self.fn = torch.compile(net, mode=compile_mode) if compile_mode else net
+        self.update = torch.compile(self._clip_and_update) if mode == "compiled-step" else self._clip_and_update
         self.graph, self.calls = None, 0
 
     def _step(self, x, y):
@@ -136,12 +144,15 @@ class Stepper:
                             cache_enabled=self.mode != "graph-step"):
             loss = self.fn(x, y)
         loss.backward()
+        self.update()
+        return loss.detach()
+
+    def _clip_and_update(self):
         if self.grad_clip and hasattr(self.net, "clip_"):
             self.net.clip_(self.grad_clip)  # each seed's own norm (the loss is their mean: scale-free per seed)
         elif self.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)  # no host sync: safe to capture
         self.opt.step()
-        return loss.detach()
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.mode == "graph-step":
@@ -224,6 +235,12 @@ def device_name(device: torch.device) -> str:
 
 
 
+def refuse(message: str):
+    """Stop with one line on stderr (no usage text), the way argparse exits on a bad argument."""
+    print(f"train_throughput.py: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", choices=sorted(CONFIGS), default="small")
@@ -250,8 +267,13 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     default = "default" if args.device == "cuda" or args.compile else "eager"
     args.mode, args.hf_mode = args.mode or default, args.hf_mode or default
-    if args.device == "cpu" and {args.mode, args.hf_mode} & set(CUDA_GRAPH_MODES):
-        p.error(f"modes {', '.join(CUDA_GRAPH_MODES)} use CUDA graphs and need --device cuda")
+    for mode in (args.mode, args.hf_mode):
+        if mode in CUDA_GRAPH_MODES and not torch.cuda.is_available():
+            refuse(f"mode {mode} runs CUDA graphs and needs a CUDA device; this machine has none")
+        if mode in CUDA_GRAPH_MODES and args.device != "cuda":
+            refuse(f"mode {mode} runs CUDA graphs and needs a CUDA device; pass --device cuda")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        refuse("--device cuda was asked for, but PyTorch sees no CUDA device")
     if args.seeds < 1:
         p.error("--seeds must be >= 1")
     if min(args.steps, args.repeats) < 1 or args.warmup < 0:
@@ -262,8 +284,6 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        sys.exit("--device cuda was asked for, but PyTorch sees no CUDA device")
     if args.threads:
         torch.set_num_threads(args.threads)
     spec = CONFIGS[args.config]

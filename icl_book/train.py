@@ -241,12 +241,13 @@ def to_device(tensor: torch.Tensor, device: str | torch.device) -> torch.Tensor:
     return tensor.pin_memory().to(device, non_blocking=True)
 
 
-def _lr_tensor(lr: float, device: torch.device) -> torch.Tensor:
+def lr_tensor(lr: float, device: torch.device) -> torch.Tensor:
     """The learning rate as a 0-d tensor on ``device``, which the loop overwrites in place each step:
     setting it is then a device operation, not a new Python number for the optimiser (no host sync,
     no recompilation of a compiled step, and a captured CUDA graph reads each new value). float64 on
     the CPU, where AdamW turns it back into a Python number, so the arithmetic and the weights are
     bit for bit those of a float rate; float32 elsewhere, the type the fused CUDA AdamW reads."""
+    device = torch.device(device)
     return torch.tensor(lr, dtype=torch.float64 if device.type == "cpu" else torch.float32, device=device)
 
 
@@ -539,7 +540,7 @@ class _Lane:
         decay, no_decay = [], []
         for name, p in model.named_parameters():
             (decay if p.dim() >= 2 and "embed" not in name and "pos" not in name else no_decay).append(p)
-        lr = _lr_tensor(cfg.lr, device)
+        lr = lr_tensor(cfg.lr, device)
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=lr, betas=(cfg.beta1, cfg.beta2), fused=device.type == "cuda")

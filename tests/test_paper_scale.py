@@ -26,7 +26,7 @@ def test_benchmark_modes_run_where_the_device_allows_and_are_refused_with_a_reas
     assert eager["status"] == "done"
     bench = json.loads((tmp_path / eager["file"]).read_text())
     assert bench["tokens_per_s"]["ours"] > 0
-    assert graph["status"] == "refused" and "need --device cuda" in graph["note"]
+    assert graph["status"] == "refused" and "needs a CUDA device" in graph["note"]
     assert state["left"] == []
 
 

@@ -52,4 +52,4 @@ def test_seeds_mode_runs_end_to_end_on_the_cpu_and_graph_modes_are_refused(tmp_p
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["seeds"] == {"ours": 2, "hf": 1} and result["tokens_per_s"]["ours"] > 0
     refused = run("--mode", "graph-step")
-    assert refused.returncode == 2 and "need --device cuda" in refused.stderr.strip().splitlines()[-1]
+    assert refused.returncode == 2 and "needs a CUDA device" in refused.stderr.strip().splitlines()[-1]
