@@ -633,11 +633,17 @@ def _step_function(lanes: list[_Lane], problem: Problem, device: torch.device, u
         out.sum().backward()
         for lane in lanes:
             _clip_and_step(lane)
-        return out.detach()
+        # A copy: the loop keeps the losses until the next log step, and the output of a CUDA graph
+        # (reduce-overhead, max-autotune) is overwritten by the graph's next replay.
+        return out.detach().clone()
+
+    graphs = mode in ("reduce-overhead", "max-autotune") and device.type == "cuda"
 
     def step(batches):
         nonlocal compiled
         if compiled is not None:
+            if graphs:  # a new training iteration: the CUDA graphs may reuse the last one's memory
+                torch.compiler.cudagraph_mark_step_begin()
             try:
                 if len(lanes) == 1:
                     return one_step(lambda b: problem.loss(compiled, b[0])[None], batches)
