@@ -16,9 +16,10 @@ moment leaves the last complete checkpoint. One process trains into a run direct
 On the CPU a run is deterministic: the same seed gives bit-identical weights, and a run
 interrupted and resumed ends with the same weights as one that never stopped.
 
-A step makes the host wait for the device nowhere: the learning rate is a 0-d tensor on the device,
-overwritten in place; problems move the batches they draw on the host with ``to_device`` (pinned
-memory, a non-blocking copy); the losses stay on the device and are read at log steps only.
+Between log steps the loop never makes the host wait for the device: the learning rate is a 0-d
+tensor on the device, overwritten in place; problems move the batches they draw on the host with
+``to_device`` (pinned memory, a non-blocking copy); the losses stay on the device until a log step
+(or a checkpoint) reads them.
 """
 
 from __future__ import annotations
