@@ -54,7 +54,7 @@ def verdict_grid(ax: plt.Axes, verdicts: list[list[str]], rows: list[str], colum
     index = [[keys.index(v) for v in row] for row in verdicts]
     ax.imshow(index, cmap=ListedColormap(list(VERDICT_COLOURS.values())), vmin=-0.5, vmax=len(keys) - 0.5,
               aspect="auto")
-    ax.set_xticks(range(len(columns)), columns, rotation=20, ha="right")
+    ax.set_xticks(range(len(columns)), columns, rotation=15, ha="right")
     ax.set_yticks(range(len(rows)), rows)
     ax.set_xticks([x - 0.5 for x in range(1, len(columns))], minor=True)
     ax.set_yticks([y - 0.5 for y in range(1, len(rows))], minor=True)
@@ -65,4 +65,4 @@ def verdict_grid(ax: plt.Axes, verdicts: list[list[str]], rows: list[str], colum
         for c, text in enumerate(row):
             ax.text(c, r, text, ha="center", va="center", fontsize=7)
     ax.legend(handles=[Patch(color=VERDICT_COLOURS[k], label=k) for k in keys], loc="upper center",
-              bbox_to_anchor=(0.5, -0.12), ncol=len(keys), fontsize=8)
+              bbox_to_anchor=(0.5, -0.16), ncol=len(keys), fontsize=8)
