@@ -45,7 +45,8 @@ def measure(chapter: str, timeout: int = 900) -> dict:
     try:
         client.execute()
     except Exception as e:   # the chapter's own error, reported, not raised: the others still run
-        error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1][:300]}"
+        lines = str(e).strip().splitlines() or ["(no message)"]   # a kernel that died or timed out may say nothing
+        error = f"{type(e).__name__}: {lines[-1][:300]}"
     wall = time.perf_counter() - t0
     outputs = nb.cells[-1].get("outputs", [])
     peak = next((int(o["text"].split()[1]) for o in outputs if o.get("text", "").startswith("PEAK")), None)

@@ -132,6 +132,6 @@ TESTBED = Experiment(
     "Five lenses on one testbed: every chapter's analysis on the task-diversity sweep of the kernel-regression "
     "corpus; computed, not trained",
     {"cpu": Profile(Testbed(), None, None,
-                    note="the kernel-regression corpus pretrained on 1, 2, 3, 6 and 12 of 16 concepts; 500 prompts "
-                         "per n and split")},
+                    note=f"the kernel-regression corpus pretrained on {', '.join(map(str, POOL_SIZES))} of "
+                         f"{POOL_CONCEPTS} concepts; {Testbed().n_prompts} prompts per n and split")},
     None, None, compute=compute_testbed)
