@@ -53,3 +53,21 @@ def built_book():
     log.write_text(proc.stdout + proc.stderr)
     assert proc.returncode == 0, f"the book build failed (full log in {log}):\n{(proc.stdout + proc.stderr)[-6000:]}"
     return build / "html"
+
+
+def perturbed_transformer(cfg, seed: int, scale: float):
+    """A random float64 transformer with its norms and biases moved off their defaults and its other
+    weights scaled by ``scale``, so that every term of a logit decomposition counts."""
+    import torch
+
+    from icl_book.models import Transformer
+
+    torch.manual_seed(seed)
+    model = Transformer(cfg).double().eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "ln" in name or name.endswith("bias"):
+                p.add_(0.3 * torch.randn_like(p))
+            else:
+                p.mul_(scale)
+    return model

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import perturbed_transformer
 from icl_book.analysis import locate as L
 from icl_book.models import Transformer, TransformerConfig
 from icl_book.tasks import GINCConfig, build_hmms, make_prompts
@@ -25,16 +26,8 @@ def hmm_prompts(n, n_prompts, seed):
 def random_model():
     """A random model on the HMM vocabulary with its norms and biases away from their defaults,
     so that every term of the decomposition counts."""
-    torch.manual_seed(1)
-    model = Transformer(TransformerConfig(n_layer=2, n_head=3, d_model=24, n_ctx=8 * (K + 1) + K - 1,
-                                          vocab_size=HMM.model_vocab_size)).double().eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "ln" in name or name.endswith("bias"):
-                p.add_(0.3 * torch.randn_like(p))
-            else:
-                p.mul_(6)
-    return model
+    return perturbed_transformer(TransformerConfig(n_layer=2, n_head=3, d_model=24, n_ctx=8 * (K + 1) + K - 1,
+                                                   vocab_size=HMM.model_vocab_size), seed=1, scale=6)
 
 
 def test_the_logit_difference_adds_up_to_the_models_own_on_hmm_prompts(random_model):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import perturbed_transformer
 from icl_book.analysis import locate as L
 from icl_book.models import Transformer, TransformerConfig
 from icl_book.tasks.classification import ClassificationTask, bayes_query_probability
@@ -140,16 +141,8 @@ TINY = ClassificationTask(n_clusters=4, cluster_size=4, n_labels=3, n_demos=4)
 
 @pytest.fixture(scope="module")
 def tiny():
-    torch.manual_seed(0)
-    model = Transformer(TransformerConfig(n_layer=2, n_head=3, d_model=12, n_ctx=TINY.seq_len,
-                                          vocab_size=TINY.vocab_size)).double().eval()
-    with torch.no_grad():   # biases and norm parameters away from their defaults, so every term counts
-        for name, p in model.named_parameters():
-            if "ln" in name or name.endswith("bias"):
-                p.add_(0.3 * torch.randn_like(p))
-            else:
-                p.mul_(8)
-    return model
+    return perturbed_transformer(TransformerConfig(n_layer=2, n_head=3, d_model=12, n_ctx=TINY.seq_len,
+                                                   vocab_size=TINY.vocab_size), seed=0, scale=8)
 
 
 def _manual_head(model, x, layer, head):
