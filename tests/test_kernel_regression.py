@@ -427,3 +427,16 @@ def test_substitution_at_chosen_offsets_only():
     np.testing.assert_array_equal(sub[:, starts + 1], pr.tokens[:, starts + 1])
     with pytest.raises(ValueError, match="offsets"):
         ka.substitute_inputs(pr.tokens, 4, 5, 1.0, np.array([9]), seed=0, offsets=[3])
+
+
+def test_exact_prediction_marks_the_prompts_no_task_can_emit():
+    from icl_book.tasks.ginc import DELIMITER_ID
+    ginc = build_hmms(SMALL)
+    family = kr.TaskFamily.from_ginc_prompts(ginc)
+    pr = make_prompts(ginc, 3, 4, 40, seed=2)
+    broken = pr.tokens.copy()
+    broken[:5, 0] = DELIMITER_ID                    # a start state never emits the delimiter
+    pred, possible = kr.exact_prediction(family, broken, 3, 4)
+    assert not possible[:5].any() and (pred[:5] == -1).all() and possible[5:].all()
+    ex, xt = kr.split_prompts(pr.tokens[5:], 3, 4)
+    assert np.array_equal(pred[5:], kr.posterior_predictive(family, ex, xt).prediction)

@@ -382,7 +382,7 @@ def segmentation_controls(model, ginc, k: int, n: int, rates=(0.0, 0.1, 0.3, 0.5
     the model and the exact predictor on the same tests with no demonstrations (``x_test`` alone),
     the floor of a learner that gets nothing from the demonstrations. ``tokens_changed``: the mean
     number of tokens per prompt the perturbation changed."""
-    from ..bayes.kernel_regression import TaskFamily, posterior_predictive, split_prompts
+    from ..bayes.kernel_regression import TaskFamily, exact_prediction, posterior_predictive, split_prompts
     from ..stats import mean_and_interval
     from ..tasks.ginc import DELIMITER_ID, GINCConfig, build_hmms, make_prompts
 
@@ -400,9 +400,7 @@ def segmentation_controls(model, ginc, k: int, n: int, rates=(0.0, 0.1, 0.3, 0.5
     pr = make_prompts(ginc, k, n, n_prompts, seed=seed)
 
     def bayes_of(tokens):
-        probs = posterior_predictive(family, *split_prompts(tokens, k, n)).probs
-        possible = np.isfinite(probs).all(1)           # a prompt impossible under every task has no posterior
-        return np.where(possible, np.nan_to_num(probs, nan=-1.0).argmax(1), -1), possible
+        return exact_prediction(family, tokens, k, n)
 
     bayes, _ = bayes_of(pr.tokens)
     clean_pred = read_model(model, pr.tokens, batch=batch).prediction

@@ -472,3 +472,12 @@ def symbolic_identity(n_inputs: int = 3, n_features: int = 2, n_labels: int = 2)
     return {"expected_task": exp_q, "expected_pre": exp_p, "predictive": W * t, "bias": bias,
             "residual_task": sp.simplify(exp_q - W * t), "residual_pre": sp.simplify(exp_p - W * t - bias),
             "sigma_q": sigma_q, "sigma_p": sigma_p}
+
+
+def exact_prediction(family: "TaskFamily", tokens: np.ndarray, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The exact Bayes prediction for ``make_prompts`` prompts of ``n`` demonstrations, read at their
+    known positions, and which prompts are possible at all: a prompt that no task can emit (a
+    substituted token, a delimiter inside an input) has no posterior, and its prediction is -1."""
+    probs = posterior_predictive(family, *split_prompts(tokens, k, n)).probs
+    possible = np.isfinite(probs).all(1)
+    return np.where(possible, np.nan_to_num(probs, nan=-1.0).argmax(1), -1), possible

@@ -26,7 +26,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ..bayes.kernel_regression import TaskFamily, posterior_predictive, split_prompts
+from ..bayes.kernel_regression import TaskFamily, exact_prediction, posterior_predictive, split_prompts
 from ..models import TransformerConfig
 from ..tasks import GINCConfig, build_hmms, make_prompts
 from ..train import TrainConfig
@@ -218,9 +218,7 @@ def _exact_predictions(results_task: dict, tokens: np.ndarray, k: int, n: int) -
     hmm = GINCConfig(**results_task["hmm"])
     ginc = build_hmms(hmm)
     if "n_doc" in results_task:                                # this chapter's corpus: independent examples
-        ex, xt = split_prompts(tokens, k, n)
-        probs = posterior_predictive(TaskFamily.from_ginc_prompts(ginc), ex, xt).probs
-        return np.nan_to_num(probs, nan=-1.0).argmax(1)
+        return exact_prediction(TaskFamily.from_ginc_prompts(ginc), tokens, k, n)[0]
     epsilon = results_task.get("bayes_epsilon", GINCTask(hmm=hmm).bayes_epsilon)
     return pretraining_predictive(ginc, tokens, epsilon=epsilon).prediction
 
@@ -245,10 +243,7 @@ def kernel_controls(model, hmm: GINCConfig, a: KernelAnalysis, head: tuple[int, 
         r = ka.read_model(model, tokens)
         vote = ka.head_votes(r.attention, ka.example_spans(k, n_demo), tokens[:, ka.example_spans(k, n_demo)[:, 0] + k - 1],
                              V1)[:, layer, h]
-        ex, xt = split_prompts(tokens, k, n_demo)
-        probs = posterior_predictive(family, ex, xt).probs
-        possible = np.isfinite(probs).all(1)           # a prompt impossible under every task has no posterior
-        bayes = np.where(possible, np.nan_to_num(probs, nan=-1.0).argmax(1), -1)
+        bayes, possible = exact_prediction(family, tokens, k, n_demo)
         return {"model": float(np.mean(r.prediction == labels)), "head_vote": float(np.mean(vote == labels)),
                 "bayes": float(np.mean(bayes == labels)), "head_vote_agreement": float(np.mean(vote == r.prediction)),
                 "bayes_impossible": float(np.mean(~possible)),

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from ..bayes.kernel_regression import TaskFamily, posterior_predictive, split_prompts
+from ..bayes.kernel_regression import TaskFamily, exact_prediction
 from ..tasks import GINCConfig, build_hmms, make_prompts
 from .base import Experiment, Profile
 from .ginc import last_token_predictions
@@ -61,8 +61,7 @@ def _accuracy(pred: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _bayes(family: TaskFamily, tokens: np.ndarray, k: int, n: int) -> np.ndarray:
-    ex, xt = split_prompts(tokens, k, n)
-    return np.nan_to_num(posterior_predictive(family, ex, xt).probs, nan=-1.0).argmax(1)
+    return exact_prediction(family, tokens, k, n)[0]
 
 
 def curves(model, hmm: GINCConfig, t: Testbed) -> dict:
