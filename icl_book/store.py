@@ -51,6 +51,10 @@ class ArtifactError(RuntimeError):
     """A missing, unknown or corrupt artifact. The message says how to remake it."""
 
 
+class ArtifactMissing(ArtifactError):
+    """The store has no entry of that name: never trained here (as opposed to damaged)."""
+
+
 class Busy(RuntimeError):
     """Another process holds the lock of a run directory."""
 
@@ -234,7 +238,7 @@ class ArtifactStore:
         manifest = self.manifest()
         if name not in manifest:
             known = ", ".join(sorted(manifest)) or "none"
-            raise ArtifactError(f"no artifact named {name!r} in {self.manifest_path} (known: {known}); "
+            raise ArtifactMissing(f"no artifact named {name!r} in {shown(self.manifest_path)} (known: {known}); "
                                 f"make it with: {_remake_hint(name)}")
         return manifest[name]
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 from ..papers import PaperValue
-from ..store import ArtifactError, ArtifactStore
+from ..store import ArtifactMissing, ArtifactStore
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
 
@@ -73,7 +73,7 @@ class ClaimSpec:
         try:
             results = store.results(self.source)
             others = {name: store.results(name) for name in self.also}
-        except ArtifactError as e:
+        except ArtifactMissing as e:   # absent only: a damaged store raises, it is never a clean scorecard
             return Claim(ours=None, verdict="not run", detail=str(e), **common)
         if self.uses_model:
             value = float(self.compute(results, store.model(self.source)))

@@ -195,7 +195,7 @@ def compute_segment_study(p: Profile) -> dict:
     format's runs against the unique delimiter's, or None (and the missing artifacts listed) unless
     every seed of both formats has shipped."""
     from ..analysis.retrieval import loss_levels, prompts_to_target, slower_fraction
-    from ..store import PACKAGE_STORE, ArtifactError, ArtifactStore
+    from ..store import PACKAGE_STORE, ArtifactMissing, ArtifactStore
 
     study: SegmentStudy = p.task
     store = ArtifactStore(PACKAGE_STORE)
@@ -208,7 +208,7 @@ def compute_segment_study(p: Profile) -> dict:
             name = seed_artifact(f"segment-{key}", study.profile, seed)
             try:
                 r = store.results(name)
-            except ArtifactError:
+            except ArtifactMissing:
                 missing.append(name)
                 continue
             if RetrievalTask(**r["task"]) != task or r["train"]["seed"] != seed:
