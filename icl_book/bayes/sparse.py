@@ -91,3 +91,37 @@ def orthogonal_matching_pursuit(s: int, tol: float = 1e-10) -> Predictor:
         return (w * xq).sum(-1)
 
     return predict
+
+
+def sparse_posterior_mean(s: int, noise_std: float = 0.0, jitter: float = 1e-8) -> Predictor:
+    """The exact Bayes predictor of s-sparse linear regression as ``LinearRegressionTask`` draws it: the
+    support ``S`` a uniform s-subset of the ``d`` coordinates, ``w_S ~ N(0, I)``, noise ``N(0, σ²)``.
+    For every subset at once (``[B, C(d, s), ...]``, s x s solves): the posterior mean of ``w_S`` is ridge
+    on ``S`` with ``λ = σ²``, and ``p(y | X, S) = N(y; 0, σ² I + X_S X_Sᵀ)``, whose quadratic form and
+    log-determinant the Woodbury identity and the determinant lemma bring down to s x s (terms equal for
+    every subset dropped); the prediction is the posterior-weighted mean over subsets. Without noise
+    ``σ² = jitter``: the noiseless limit to about ``jitter`` (a subset that cannot fit the labels gets a
+    weight of order ``exp(-1 / jitter)``)."""
+    import itertools
+
+    if s < 1:
+        raise ValueError(f"sparse_posterior_mean needs s >= 1, got {s}")
+    var = max(noise_std ** 2, jitter)
+
+    def predict(xs, ys, xq):
+        xs, ys, xq = _f64(xs, ys, xq)
+        B, i, d = xs.shape
+        if i == 0:
+            return torch.zeros(B, dtype=torch.float64)
+        subsets = torch.tensor(list(itertools.combinations(range(d), s)))            # [M, s]
+        xS = xs[:, :, subsets].permute(0, 2, 1, 3)                                     # [B, M, i, s]
+        gram = xS.transpose(-1, -2) @ xS + var * torch.eye(s, dtype=torch.float64)   # [B, M, s, s]
+        corr = (xS.transpose(-1, -2) @ ys[:, None, :, None])                         # [B, M, s, 1]
+        chol = torch.linalg.cholesky(gram)
+        w = torch.cholesky_solve(corr, chol)[..., 0]                                   # [B, M, s]
+        quad = ((ys * ys).sum(-1)[:, None] - (corr[..., 0] * w).sum(-1)) / var        # yᵀ(σ²I + XXᵀ)⁻¹y
+        logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+        post = torch.softmax(-0.5 * (quad + logdet), dim=-1)                          # [B, M]
+        return (post * (xq[:, subsets] * w).sum(-1)).sum(-1)
+
+    return predict

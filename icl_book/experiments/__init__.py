@@ -24,11 +24,12 @@ from .spinglass import SPINGLASS, SPINGLASS_ARCH
 from .taskdiv import TASKDIV_EXPERIMENTS
 from .kernel_regression import KERNEL_ANALYSIS, KERNEL_EXPERIMENT, POOL_EXPERIMENTS
 from .synthesis import TESTBED
+from .regime import REGIME
 
 __all__ = ["PROFILES", "Profile", "Experiment", "LanguageModelProblem", "RegressionProblem", "EXPERIMENTS",
            "get", "run", "run_seeds", "artifact_name", "model_kind", "eval_prompts", "evaluate_regression", "summarise"]
 
-EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (LINREG, *GINC_EXPERIMENTS, *RETRIEVAL_EXPERIMENTS, SPINGLASS, SPINGLASS_ARCH, *TASKDIV_EXPERIMENTS, *CLASSIFICATION_EXPERIMENTS, KERNEL_EXPERIMENT, KERNEL_ANALYSIS, *POOL_EXPERIMENTS, TESTBED)}
+EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (LINREG, *GINC_EXPERIMENTS, *RETRIEVAL_EXPERIMENTS, SPINGLASS, SPINGLASS_ARCH, *TASKDIV_EXPERIMENTS, *CLASSIFICATION_EXPERIMENTS, KERNEL_EXPERIMENT, KERNEL_ANALYSIS, *POOL_EXPERIMENTS, TESTBED, REGIME)}
 
 
 def get(name: str) -> Experiment:
@@ -81,6 +82,10 @@ def run_seeds(name: str, profile: str, seeds: list[int] | None, *, device: str =
         raise ConfigError(f"--seeds takes distinct integers, got {seeds}")
     profiles = [dataclasses.replace(p, train=dataclasses.replace(p.train, seed=s)) for s in seeds]
     names = [artifact_name(name, profile, s) for s in seeds]
+    store = store or ArtifactStore()
+    if world()[0] == 0:   # the writer finds a store it cannot write now, not after the training
+        store.check_writable()
+        store.check_apart(names, run_root)
     commit = git_commit()  # the code as it was when training started
     models = [exp.build_model(q) for q in profiles]
     identities = [{"experiment": name, "profile": profile, "task": q.task.to_dict(), "model": q.model.to_dict()}
@@ -91,7 +96,6 @@ def run_seeds(name: str, profile: str, seeds: list[int] | None, *, device: str =
                           evaluate=monitors, together=together, deadline=deadline)
     if world()[0] != 0:  # a data-parallel run: rank 0 evaluates and writes the artifacts
         return []
-    store = store or ArtifactStore()
     entries = []
     for q, art, result, command in zip(profiles, names, trained, commands or [None] * len(seeds)):
         results = {"experiment": name, "profile": profile, "task": q.task.to_dict(), "model": q.model.to_dict(),
