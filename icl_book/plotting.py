@@ -41,7 +41,7 @@ def plot_curves(ax: plt.Axes, n: list[int], curves: dict, keys: list[str], band:
 
 # The synthesis chapter's verdicts, from a theory that explains what our models do to one it contradicts.
 VERDICT_COLOURS = {"explained": "#1a9850", "partly explained": "#fee08b", "contradicted": "#d73027",
-                   "silent": "#f0f0f0", "not run": "#bdbdbd"}
+                   "silent": "#f0f0f0", "not reached": "#9ecae1", "not run": "#bdbdbd"}
 
 
 def verdict_grid(ax: plt.Axes, verdicts: list[list[str]], rows: list[str], columns: list[str],

@@ -27,6 +27,27 @@ def tmp_store(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def regime(tmp_store):
+    """``regime(*reached, short=())``: a regime table in ``tmp_store`` (``regime-cpu``) that calls the
+    artifacts ``reached`` in their regime and ``short`` short of it, on the weights each has there (what
+    ``icl-book train regime`` stores), so that claims over fake artifacts are judged by their own rules."""
+    def mark(*reached: str, short: tuple = (), profile: str = "cpu"):
+        table = {}
+        for name, ok in [(n, True) for n in reached] + [(n, False) for n in short]:
+            files = tmp_store.entry(name).get("files", {})
+            table[name] = {"weights_sha256": files.get("weights.safetensors"), "reached": ok, "value": 0.0 if ok else 1.0,
+                           "lo": 0.0, "hi": 0.0 if ok else 1.0, "threshold": 0.5, "units": "nats / token"}
+        from icl_book.store import ArtifactMissing
+
+        try:
+            table = {**tmp_store.results(f"regime-{profile}")["evaluation"]["artifacts"], **table}
+        except ArtifactMissing:
+            pass
+        tmp_store.save(f"regime-{profile}", results={"evaluation": {"artifacts": table}}, provenance={})
+    return mark
+
+
+@pytest.fixture
 def shipped_copy(tmp_path, monkeypatch):
     """A copy of the shipped artifact store that a test may corrupt."""
     from icl_book.store import PACKAGE_STORE, ArtifactStore

@@ -56,13 +56,14 @@ def test_a_missing_artifact_means_not_run(tmp_store):
     assert "icl-book train linreg --profile cpu" in claims.evaluate("ch0.follows-bayes", tmp_store).detail
 
 
-def test_claims_compute_from_their_artifact(tmp_store):
+def test_claims_compute_from_their_artifact(tmp_store, regime):
     curve = {"mean": [1.0, 0.5, 0.02, 0.01, 0.0], "lo": [0] * 5, "hi": [0] * 5}
     bayes = {"mean": [1.0, 0.5, 0.0, 0.0, 0.0], "lo": [0] * 5, "hi": [0] * 5}
     knn = {"mean": [1.0, 0.9, 0.8, 0.8, 0.75], "lo": [0] * 5, "hi": [0] * 5}
     results = {"task": {"d": 2}, "note": "test",
                "evaluation": {"curves": {"transformer": curve, "bayes": bayes, "nearest_neighbours": knn}}}
     tmp_store.save("linreg-cpu", results=results, provenance={"command": "icl-book train linreg --profile cpu"})
+    regime("linreg-cpu")
     at_2d = claims.evaluate("ch0.error-at-2d.cpu", tmp_store)
     assert at_2d.ours == 0.0 and at_2d.verdict == "reproduced" and at_2d.source == "linreg-cpu"
     gap = claims.evaluate("ch0.follows-bayes", tmp_store)
@@ -120,6 +121,8 @@ def test_every_profile_that_ships_has_a_scorecard_row():
     scorecard says "not run" for a profile no one has trained rather than leaving it out."""
     from icl_book.experiments import EXPERIMENTS, artifact_name
     sources = {spec.source for spec in claims.REGISTRY.values()}
+    # the regime table is every model-side row's gate: the rows that read models read it
+    sources |= {f"regime-{spec.profile}" for spec in claims.REGISTRY.values() if spec.reads}
     rowless = [artifact_name(e.name, p) for e in EXPERIMENTS.values() for p in e.profiles
                if p != "smoke" and artifact_name(e.name, p) not in sources]
     assert not rowless, f"profiles without a scorecard row: {rowless}"
@@ -144,3 +147,106 @@ def test_an_undefined_value_is_never_a_pass_and_stays_valid_json(tmp_store):
     claim = spec.evaluate(tmp_store)
     assert claim.ours is None and claim.verdict == "not reproduced" and "undefined" in claim.detail
     json.dumps(claim.to_dict(), allow_nan=False)
+
+
+# ---- the regime: a claim over a model short of it says "not reached" -----------------------------
+
+def _linreg(tmp_store):
+    curve = {"mean": [1.0, 0.5, 0.02, 0.01, 0.0], "lo": [0] * 5, "hi": [0] * 5}
+    results = {"task": {"d": 2}, "note": "test", "evaluation": {"curves": {"transformer": curve, "bayes": curve,
+                                                                           "nearest_neighbours": curve}}}
+    tmp_store.save("linreg-cpu", results=results, provenance={"command": "icl-book train linreg --profile cpu"})
+
+
+def test_a_claim_over_a_short_artifact_is_not_reached_and_over_a_reached_one_keeps_its_verdict(tmp_store, regime):
+    _linreg(tmp_store)
+    regime(short=("linreg-cpu",))
+    short = claims.evaluate("ch0.error-at-2d.cpu", tmp_store)
+    assert short.verdict == "not reached" and short.ours == 0.0            # our value still shown
+    assert "linreg-cpu" in short.detail and "'reproduced'" in short.detail  # and what the rule alone says
+    assert short.reads[0]["artifact"] == "linreg-cpu" and short.reads[0]["status"] == "short"
+    regime("linreg-cpu")
+    reached = claims.evaluate("ch0.error-at-2d.cpu", tmp_store)
+    assert reached.verdict == "reproduced" and reached.reads[0]["status"] == "reached"
+    # a claim on baselines alone reads no model: no gate
+    regime(short=("linreg-cpu",))
+    knn = claims.evaluate("ch0.knn-at-2d", tmp_store)
+    assert knn.reads == () and knn.verdict != "not reached"
+    # a wrong value on a short model is "not reached" too: the gate comes first, whatever the rule says
+    bad = claims.ClaimSpec("ch0.wrong.cpu", "ch0", "s", claims.REGISTRY["ch0.follows-bayes"].paper, "cpu",
+                           "linreg-cpu", compute=lambda r: 1.0, judge=claims.at_most(0.05, 0.2), reads=("linreg-cpu",))
+    assert bad.evaluate(tmp_store).verdict == "not reached"
+    regime("linreg-cpu")
+    assert bad.evaluate(tmp_store).verdict == "not reproduced"
+
+
+def test_an_unmeasured_regime_is_not_run_never_a_pass(tmp_store, regime):
+    """Without the regime table, or with one measured on other weights, the gate cannot be read: the
+    claim is "not run" and says how to make the table."""
+    _linreg(tmp_store)
+    no_table = claims.evaluate("ch0.error-at-2d.cpu", tmp_store)
+    assert no_table.verdict == "not run" and no_table.ours is None
+    assert "icl-book train regime --profile cpu" in no_table.detail and no_table.reads[0]["status"] == "unmeasured"
+    regime("linreg-cpu")
+    table = tmp_store.results("regime-cpu")
+    table["evaluation"]["artifacts"]["linreg-cpu"]["weights_sha256"] = "0" * 64      # measured other weights
+    tmp_store.save("regime-cpu", results=table, provenance={})
+    assert claims.evaluate("ch0.error-at-2d.cpu", tmp_store).verdict == "not run"
+
+
+def test_not_reached_is_counted_shown_and_carried_apart(tmp_store, regime):
+    import json
+
+    _linreg(tmp_store)
+    regime(short=("linreg-cpu",))
+    card = claims.scorecard(tmp_store, "ch0")
+    assert "not reached" in claims.VERDICTS and claims.tally(card)["not reached"] == 2
+    assert sum(claims.tally(card).values()) == len(card)
+    table = claims.markdown_table("ch0", tmp_store)
+    assert table.count("*not reached*") == 2 and "**not reached**" not in table and "`linreg-cpu`" in table
+    row = json.loads(json.dumps([c.to_dict() for c in card]))
+    gated = [c for c in row if c["id"] == "ch0.follows-bayes"][0]
+    assert gated["reads"] == [{"artifact": "linreg-cpu", "status": "short", "value": 1.0, "threshold": 0.5,
+                               "units": "nats / token"}]
+
+
+def test_every_model_side_claim_reads_its_models():
+    """A claim whose source is a trained model reads it; a claim on an analysis of trained models reads
+    at least one model; every artifact read is a trained model's (its experiment has a regime family);
+    a claim on exact references (the spin glass's solves, Table 3's numerics) reads none."""
+    from icl_book.experiments import EXPERIMENTS
+    from icl_book.experiments.regime import family_of
+
+    def experiment(artifact):
+        base = re.sub(r"-seed\d+$", "", artifact)
+        return next(e for e in sorted(EXPERIMENTS, key=len, reverse=True)
+                    if base in (f"{e}-cpu", f"{e}-paper", f"{e}-smoke"))
+
+    analyses = {"ginc-analysis", "kernel-analysis", "classify-analysis", "testbed-analysis", "segment-study"}
+    for spec in claims.REGISTRY.values():
+        for name in spec.reads:
+            assert family_of(experiment(name)) is not None, (spec.id, name)
+        source = experiment(spec.source)
+        if spec.id == "ch0.knn-at-2d":           # a baseline's curve, stored beside the model's: no model read
+            assert not spec.reads
+        elif family_of(source) is not None:
+            assert spec.source in spec.reads, spec.id
+            assert set(spec.also) <= set(spec.reads), spec.id
+        elif source in analyses and not spec.id.startswith("kernel_regression.table3"):
+            assert spec.reads, spec.id
+        else:
+            assert not spec.reads or source in analyses, spec.id
+    assert not claims.REGISTRY["spinglass.mp-error-n20.cpu"].reads
+    assert not claims.REGISTRY["kernel_regression.table3-rate.cpu"].reads
+    assert claims.REGISTRY["locate.accuracy.cpu"].at("paper").reads == ("classify-proportional-paper",)
+
+
+def test_the_shipped_scorecard_never_judges_a_short_model(tmp_store):
+    """On the shipped store: every claim that reads a model short of its regime says "not reached", and no
+    claim with a verdict on the theory reads one."""
+    for c in claims.scorecard():
+        statuses = {g["status"] for g in c.reads}
+        if "short" in statuses:
+            assert c.verdict == "not reached", c.id
+        elif c.verdict in ("reproduced", "partly", "not reproduced"):
+            assert statuses <= {"reached"}, c.id

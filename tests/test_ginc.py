@@ -413,7 +413,7 @@ def test_ablation_experiments_reuse_the_cpu_lstm_recipe(tmp_store, tmp_path):
     assert all(v is None for row in grid["bayes_mass_on_true_concept"] for v in row)
 
 
-def test_ginc_claims_evaluate(tmp_store):
+def test_ginc_claims_evaluate(tmp_store, regime):
     from icl_book import claims
 
     ids = [i for i, spec in claims.REGISTRY.items() if spec.chapter == "ginc"]
@@ -429,6 +429,7 @@ def test_ginc_claims_evaluate(tmp_store):
     grid = {"k": [3, 5], "n": [0, 1, 2, 64], "n_prompts": 1000,
             "model": [[0.5, 0.4, 0.45, 0.6], [0.7, 0.69, 0.7, 0.8]]}
     tmp_store.save("ginc-low-temp-cpu", results={"evaluation": {"accuracy": grid}}, provenance={})
+    regime("ginc-low-temp-cpu")
     dip, rec = claims.evaluate("ginc.low-temp-dip.cpu", tmp_store), claims.evaluate("ginc.low-temp-recovery.cpu",
                                                                                      tmp_store)
     se = lambda a, b: 100 * np.sqrt((a * (1 - a) + b * (1 - b)) / 1000)
@@ -440,6 +441,7 @@ def test_ginc_claims_evaluate(tmp_store):
     # single concept, flat: the change's 95 % interval against the paper's largest change (about a point)
     flat = {"k": [3], "n": [0, 64], "n_prompts": 500, "model": [[0.28, 0.29]]}
     tmp_store.save("ginc-single-concept-cpu", results={"evaluation": {"accuracy": flat}}, provenance={})
+    regime("ginc-single-concept-cpu")
     assert claims.evaluate("ginc.single-concept.cpu", tmp_store).verdict == "reproduced"
     assert claims.evaluate("ginc.single-concept-flat.cpu", tmp_store).ours == 0.0
     bound = claims.REGISTRY["ginc.single-concept-flat.cpu"].paper.value
@@ -450,7 +452,7 @@ def test_ginc_claims_evaluate(tmp_store):
     assert flat_claim.verdict == "not reproduced"
 
 
-def test_gap_and_gain_claims_score_the_exact_predictor_on_the_same_prompts(tmp_store):
+def test_gap_and_gain_claims_score_the_exact_predictor_on_the_same_prompts(tmp_store, regime):
     """At V = 150 the exact predictor is right with no examples for k >= 8: the model is scored by its
     gap to it at k = 10, n = 64, and by the share it makes of the exact predictor's gain where there is
     one (here k = 3). A model whose own curve rises where the exact predictor is flat earns nothing."""
@@ -460,6 +462,7 @@ def test_gap_and_gain_claims_score_the_exact_predictor_on_the_same_prompts(tmp_s
             "bayes": [[0.55, 0.91], [1.0, 1.0]],
             "model": [[0.30, 0.46], [0.60, 0.97]]}   # gains 16 of 36 points at k = 3; 3 points short at k = 10
     tmp_store.save("ginc-lstm-cpu", results={"evaluation": {"accuracy": grid}}, provenance={})
+    regime("ginc-lstm-cpu")
     gap, share = claims.evaluate("ginc.lstm-gap.cpu", tmp_store), claims.evaluate("ginc.lstm-exact-gain.cpu", tmp_store)
     assert gap.ours == pytest.approx(3.0) and gap.verdict == "reproduced"
     assert share.ours == pytest.approx(16 / 36) and share.verdict == "partly"     # less than half of it
@@ -470,12 +473,13 @@ def test_gap_and_gain_claims_score_the_exact_predictor_on_the_same_prompts(tmp_s
     assert claims.evaluate("ginc.lstm-exact-gain.cpu", tmp_store).verdict == "not reproduced"
 
 
-def test_r100_kl_claim_reads_the_documents_comparison(tmp_store):
+def test_r100_kl_claim_reads_the_documents_comparison(tmp_store, regime):
     from icl_book import claims
 
     docs = lambda model: {"kl_model": {"mean": model}, "kl_blind": {"mean": 0.134}}
     for kl, verdict in ((0.02, "reproduced"), (0.1, "partly"), (0.134, "not reproduced"), (0.3, "not reproduced")):
         tmp_store.save("ginc-r100-cpu", results={"evaluation": {"documents": docs(kl)}}, provenance={})
+        regime("ginc-r100-cpu")
         claim = claims.evaluate("ginc.r100-kl.cpu", tmp_store)
         assert claim.ours == pytest.approx(kl / 0.134) and claim.verdict == verdict
 

@@ -45,12 +45,15 @@ def test_every_theory_predicts_something_and_two_of_them_disagree_somewhere():
     ([], "silent"), (["reproduced"], "explained"), (["reproduced", "reproduced"], "explained"),
     (["not reproduced"], "contradicted"), (["reproduced", "not reproduced"], "partly explained"),
     (["partly"], "partly explained"), (["not reproduced", "partly"], "partly explained"),
-    (["not run"], "not run"), (["not run", "reproduced"], "explained")])
+    (["not run"], "not run"), (["not run", "reproduced"], "explained"),
+    # a claim on a model short of its regime is no evidence for or against the theory
+    (["not reached"], "not reached"), (["not reached", "not run"], "not reached"),
+    (["not reached", "reproduced"], "explained"), (["not reached", "not reproduced"], "contradicted")])
 def test_cell_verdicts_follow_from_the_claims(verdicts, cell):
     assert syn.cell_verdict(verdicts) == cell
 
 
-def test_a_claim_stating_the_opposite_flips_the_verdict(tmp_store, monkeypatch):
+def test_a_claim_stating_the_opposite_flips_the_verdict(tmp_store, monkeypatch, regime):
     lens = syn.Lens("order", "kernel", "none", "here", against=("ch0.error-at-2d.cpu",))
     monkeypatch.setattr(syn, "LENSES", tuple(lens if (c.phenomenon, c.theory) == ("order", "kernel") else c
                                              for c in syn.LENSES))
@@ -58,8 +61,12 @@ def test_a_claim_stating_the_opposite_flips_the_verdict(tmp_store, monkeypatch):
     monkeypatch.setitem(claims.REGISTRY, "ch0.error-at-2d.cpu",
                         dataclasses.replace(real, compute=lambda r: 0.0, judge=lambda v: "reproduced"))
     tmp_store.save("linreg-cpu", results={"evaluation": {}}, provenance={})
+    regime("linreg-cpu")
     cell = next(c for c in syn.table(tmp_store) if (c.phenomenon, c.theory) == ("order", "kernel"))
     assert cell.verdict == "contradicted" and cell.against[0].verdict == "reproduced"
+    regime(short=("linreg-cpu",))      # a model short of its regime is no evidence either way
+    cell = next(c for c in syn.table(tmp_store) if (c.phenomenon, c.theory) == ("order", "kernel"))
+    assert cell.verdict == "not reached" and cell.against[0].verdict == "not reached"
 
 
 def test_the_rows_no_theory_explains_are_found():
@@ -70,7 +77,7 @@ def test_the_rows_no_theory_explains_are_found():
     assert [k for k in syn.unexplained(cells) if k in ("order", "ood", "retrieval")] == ["ood", "retrieval"]
 
 
-def test_a_claim_across_artifacts_reads_them_all_and_is_not_run_without_one(tmp_store, monkeypatch):
+def test_a_claim_across_artifacts_reads_them_all_and_is_not_run_without_one(tmp_store, monkeypatch, regime):
     spec = claims.REGISTRY["synthesis.fit-orders-icl.cpu"]
     accuracy = claims.REGISTRY["ginc.4l-accuracy.cpu"]
     monkeypatch.setitem(claims.REGISTRY, "ginc.4l-accuracy.cpu",
@@ -81,6 +88,8 @@ def test_a_claim_across_artifacts_reads_them_all_and_is_not_run_without_one(tmp_
         tmp_store.save(name, results={"evaluation": {"val_loss": loss, "acc": acc}}, provenance={})
     assert spec.evaluate(tmp_store).verdict == "not run"          # the fifth model is missing
     tmp_store.save("ginc-4l-short-cpu", results={"evaluation": {"val_loss": 2.0, "acc": 0.5}}, provenance={})
+    assert spec.evaluate(tmp_store).verdict == "not run"          # no regime measured for them
+    regime(*runs, "ginc-4l-short-cpu")
     assert spec.evaluate(tmp_store).ours == 1.0
     tmp_store.save("ginc-4l-short-cpu", results={"evaluation": {"val_loss": 2.0, "acc": 0.99}}, provenance={})
     assert spec.evaluate(tmp_store).ours == 0.6                   # 4 of its 10 pairs now out of order

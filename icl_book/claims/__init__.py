@@ -16,7 +16,11 @@ from typing import Callable
 from ..papers import PaperValue
 from ..store import ArtifactMissing, ArtifactStore
 
-VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
+# "not reached": a model the claim reads is short of the regime its theory describes
+# (``icl_book.analysis.regime``), so the claim is evidence neither for nor against the theory.
+VERDICTS = ("reproduced", "partly", "not reproduced", "not reached", "not run")
+# What the regime table's entry for an artifact says: reached, short, or no measure of these weights.
+REGIME_STATUSES = ("reached", "short", "unmeasured")
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,9 @@ class Claim:
     verdict: str
     source: str        # the artifact our value comes from
     detail: str = ""   # why a claim was not run, or how our setting differs
+    # The trained artifacts the value rests on, each with its regime: {"artifact", "status" (one of
+    # REGIME_STATUSES), "value", "threshold", "units"}; empty for a claim on exact references only.
+    reads: tuple = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,6 +61,10 @@ class ClaimSpec:
     fails: tuple[float, str] | None = None
     # Further artifacts the value compares across (models of one family): compute(results, {name: results})
     also: tuple[str, ...] = ()
+    # The trained artifacts (models) the value rests on, read directly or through an analysis artifact:
+    # each must have reached its regime (``regime-{profile}``), else the verdict is "not reached". A
+    # claim on exact references or baselines alone reads none.
+    reads: tuple[str, ...] = ()
 
     def at(self, profile: str) -> "ClaimSpec":
         """The same claim on another profile's artifact (``….cpu`` → ``….paper``): the scorecard row a
@@ -64,7 +75,8 @@ class ClaimSpec:
                 raise ValueError(f"claim {self.id!r}: {text!r} does not end with {suffix!r}")
             return text[: -len(suffix)] + f"{sep}{profile}"
         return replace(self, id=swap(self.id, "."), source=swap(self.source, "-"), profile=profile,
-                       also=tuple(swap(name, "-") for name in self.also))
+                       also=tuple(swap(name, "-") for name in self.also),
+                       reads=tuple(swap(name, "-") for name in self.reads))
 
     def evaluate(self, store: ArtifactStore | None = None) -> Claim:
         store = store or ArtifactStore()
@@ -73,19 +85,55 @@ class ClaimSpec:
         try:
             results = store.results(self.source)
             others = {name: store.results(name) for name in self.also}
+            gate = regime_of(self.reads, self.profile, store)
         except ArtifactMissing as e:   # absent only: a damaged store raises, it is never a clean scorecard
             return Claim(ours=None, verdict="not run", detail=str(e), **common)
+        common["reads"] = gate
+        short = [g["artifact"] for g in gate if g["status"] == "short"]
+        unmeasured = [g["artifact"] for g in gate if g["status"] == "unmeasured"]
+        if unmeasured and not short:   # the gate cannot be read: never a verdict on an unknown regime
+            return Claim(ours=None, verdict="not run",
+                         detail=f"no regime measured for {', '.join(unmeasured)} on the weights in the store "
+                                f"(regime-{self.profile}); make it with: icl-book train regime --profile "
+                                f"{self.profile}", **common)
         if self.uses_model:
             value = float(self.compute(results, store.model(self.source)))
         else:
             value = float(self.compute(results, others) if self.also else self.compute(results))
         verdict = self.judge(value)
-        assert verdict in VERDICTS, verdict
+        assert verdict in VERDICTS and verdict != "not reached", verdict
+        note = results.get("note", "")
+        if short:                      # the value is shown, but it says nothing about the theory
+            verdict = "not reached"
+            note = (f"short of the regime: {', '.join(short)} (the rule alone would say "
+                    f"{self.judge(value)!r}); " + note)
         if not math.isfinite(value):   # undefined (a reduction of no bias): never a pass, shown as "—", valid JSON
-            assert verdict == "not reproduced", (self.id, value, verdict)
-            return Claim(ours=None, verdict=verdict, detail=f"our value is undefined ({value}); "
-                                                            + results.get("note", ""), **common)
-        return Claim(ours=value, verdict=verdict, detail=results.get("note", ""), **common)
+            assert verdict in ("not reproduced", "not reached", "not run"), (self.id, value, verdict)
+            return Claim(ours=None, verdict=verdict, detail=f"our value is undefined ({value}); " + note, **common)
+        return Claim(ours=value, verdict=verdict, detail=note, **common)
+
+
+def regime_of(names: tuple[str, ...], profile: str, store: ArtifactStore) -> tuple[dict, ...]:
+    """The regime of each trained artifact in ``names``, read from ``regime-{profile}`` (the stored
+    table of ``icl_book.experiments.regime``): "reached" or "short" where the table measured the
+    weights now in the store, "unmeasured" where it has no entry for them (the table absent, the
+    artifact not in it, or retrained since). Raises ArtifactMissing if an artifact in ``names`` is absent."""
+    if not names:
+        return ()
+    entries = {name: store.entry(name) for name in names}
+    try:
+        table = store.results(f"regime-{profile}")["evaluation"]["artifacts"]
+    except ArtifactMissing:
+        table = {}
+    out = []
+    for name, entry in entries.items():
+        m = table.get(name)
+        if m is None or m.get("weights_sha256") != entry.get("files", {}).get("weights.safetensors"):
+            out.append({"artifact": name, "status": "unmeasured", "value": None, "threshold": None, "units": None})
+        else:
+            out.append({"artifact": name, "status": "reached" if m["reached"] else "short", "value": m["value"],
+                        "threshold": m["threshold"], "units": m["units"]})
+    return tuple(out)
 
 
 # ---- verdict rules ------------------------------------------------------------------------------
@@ -179,8 +227,22 @@ def markdown_table(chapter: str | None = None, store: ArtifactStore | None = Non
     for c in scorecard(store, chapter):
         ours = "—" if c.ours is None else f"{c.ours:.3g}"
         claim = f"{cell(c.statement)}<br><small>`{c.id}`</small>" if with_ids else cell(c.statement)
-        rows.append(f"| {claim} | {c.profile} | {ours} | {cell(c.paper)} | **{c.verdict}** |")
+        rows.append(f"| {claim} | {c.profile} | {ours} | {cell(c.paper)} | {verdict_cell(c)} |")
     return "\n".join(rows)
+
+
+def verdict_cell(c: Claim) -> str:
+    """A verdict as the tables show it: bold, except "not reached", in italics with the artifacts that
+    are short of their regime (the value beside it is ours, but no evidence about the theory)."""
+    if c.verdict != "not reached":
+        return f"**{c.verdict}**"
+    short = ", ".join(f"`{g['artifact']}`" for g in c.reads if g["status"] == "short")
+    return f"*not reached*<br><small>short: {short}</small>"
+
+
+def tally(card: list[Claim]) -> dict[str, int]:
+    """How many claims of ``card`` have each verdict, in ``VERDICTS`` order ("not reached" apart)."""
+    return {v: sum(c.verdict == v for c in card) for v in VERDICTS}
 
 
 # Each chapter registers its claims when its module is imported, in the book's order.

@@ -25,14 +25,14 @@ for _profile in ("cpu", "paper"):
                   "is near zero, as least squares' is.",
         paper=GARG_2022["transformer_error_at_2d"], profile=_profile, source=f"linreg-{_profile}",
         compute=lambda r: _curve_at(r, "transformer", _two_d(r)), judge=at_most(0.05, 0.2),
-        passes=0.0, fails=(1.0, "a model that ignores the examples and predicts 0 (error 1)")))
+        reads=(f"linreg-{_profile}",), passes=0.0, fails=(1.0, "a model that ignores the examples and predicts 0 (error 1)")))
 
 register(ClaimSpec(
     id="ch0.follows-bayes", chapter="ch0",
     statement="With fewer examples than dimensions, the transformer follows the Bayes-optimal "
               "(minimum-norm) predictor: the largest gap between their normalised errors for n ≤ d.",
     paper=GARG_2022["transformer_vs_least_squares"], profile="cpu", source="linreg-cpu",
-    compute=_max_gap_below_d, judge=at_most(0.05, 0.15),
+    compute=_max_gap_below_d, judge=at_most(0.05, 0.15), reads=("linreg-cpu",),
     passes=0.0, fails=(1.0, "a model that ignores the examples: error 1 where the Bayes predictor's is 0 (n = d)")))
 
 register(ClaimSpec(

@@ -98,7 +98,7 @@ for _key, (_paper_name, _label) in _GINC_MODELS.items():
             paper=_paper, profile=_profile, source=_source,
             # within the paper's CI (at least 5 points: ours averages fewer prompts), partly within 15
             compute=lambda r: _ginc_accuracy(r, 10, 64), judge=close_to(_paper, max(_paper.spread, 5.0), 15.0),
-            passes=_paper.value, fails=(_paper.value - _UNDERTRAINED, "an undertrained model, 25 points below the "
+            reads=(_source,), passes=_paper.value, fails=(_paper.value - _UNDERTRAINED, "an undertrained model, 25 points below the "
                                                                       "paper's")))
         register(ClaimSpec(
             id=f"ginc.{_key}-gap.{_profile}", chapter="ginc",
@@ -106,7 +106,7 @@ for _key, (_paper_name, _label) in _GINC_MODELS.items():
                       f"which its accuracy falls short of the exact predictor's on the same prompts "
                       f"(k = 10, n = 64, V = {_v}).",
             paper=_FOLLOWS, profile=_profile, source=_source, compute=_gap_to_exact, judge=_gap_judge,
-            passes=2.0, fails=(30.0, "an undertrained model, right on 70 % where the exact predictor is right on "
+            reads=(_source,), passes=2.0, fails=(30.0, "an undertrained model, right on 70 % where the exact predictor is right on "
                                      "all: the 4-layer model at cpu scale")))
         register(ClaimSpec(
             id=f"ginc.{_key}-exact-gain.{_profile}", chapter="ginc",
@@ -114,7 +114,7 @@ for _key, (_paper_name, _label) in _GINC_MODELS.items():
                       f"n = 0 to n = 64, V = {_v}), {_label} gains too: its gain as a share of the exact "
                       f"predictor's on the same prompts.",
             paper=_FOLLOWS, profile=_profile, source=_source, compute=_share_of_exact_gain, judge=_share_judge,
-            passes=1.0, fails=(0.0, "a model that ignores the examples")))
+            reads=(_source,), passes=1.0, fails=(0.0, "a model that ignores the examples")))
 
 
 # ---- analysis of the shipped models -------------------------------------------------------------------
@@ -142,11 +142,11 @@ def _unseen_mean(results: dict, key: str) -> float:
 
 
 def _flat_as_in_the_paper(claim_id: str, statement: str, section: str, source: str, compute, slack: float,
-                          vocab: int, profile: str, fails: tuple[float, str]) -> None:
+                          vocab: int, profile: str, fails: tuple[float, str], reads: tuple[str, ...]) -> None:
     """A claim that our accuracy sits in the range of one of the paper's flat curves (at ``vocab``)."""
     paper = ginc_range(section, vocab)
     register(ClaimSpec(id=claim_id, chapter="ginc", statement=statement, paper=paper, profile=profile, source=source,
-                       compute=compute, judge=within(paper, slack), passes=paper.value, fails=fails))
+                       compute=compute, judge=within(paper, slack), passes=paper.value, fails=fails, reads=reads))
 
 
 for _key in ("4l", "lstm"):
@@ -157,12 +157,13 @@ for _key in ("4l", "lstm"):
                   f"of the same 4 examples (k = 10, V = 150), averaged over sets of examples.",
         paper=XIE_2022["order_spread"], profile="cpu", source="ginc-analysis-cpu",
         compute=lambda r, key=_key: _order_spread(r, key), judge=within(XIE_2022["order_spread"], 5.0),
-        passes=20.0, fails=(0.0, "an order-invariant predictor, as the exact predictor nearly is on these prompts")))
+        reads=(f"ginc-{_key}-cpu",), passes=20.0, fails=(0.0, "an order-invariant predictor, as the exact predictor nearly is on these prompts")))
     _flat_as_in_the_paper(
         f"ginc.unseen-{_key}.cpu", f"Prompts from unseen concepts (made as the released code makes them): {_label}'s "
         f"accuracy stays low and flat; mean over every k and n (V = 150).", "4L-unseen-concepts",
         "ginc-analysis-cpu", lambda r, key=_key: _unseen_mean(r, key), slack=5.0, vocab=150, profile="cpu",
-        fails=(40.0, "a model that learns an unseen concept in context as it learns a seen one"))
+        fails=(40.0, "a model that learns an unseen concept in context as it learns a seen one"),
+        reads=(f"ginc-{_key}-cpu",))
 
 
 def _flat_interval(results: dict, bound: float) -> float:
@@ -183,7 +184,8 @@ for _profile, _v in _ABLATION_VOCAB.items():
         f"ginc.single-concept.{_profile}", f"Pretrained on a single concept, a model cannot learn in context: its "
         f"accuracy, mean over every k and n (V = {_v}).", "4L-single-concept", f"ginc-single-concept-{_profile}",
         _grid_mean, slack=5.0, vocab=_v, profile=_profile,
-        fails=(60.0, "a model pretrained on the mixture, which learns in context"))
+        fails=(60.0, "a model pretrained on the mixture, which learns in context"),
+        reads=(f"ginc-single-concept-{_profile}",))
     # The paper's stated bound: the largest change of its single-concept curves from n = 0 to n = 64.
     _curves = [ginc_curves()[("4L-single-concept", _v, k)] for k in (3, 5, 8, 10)]
     _bound = max(abs(c[64][0] - c[0][0]) for c in _curves)
@@ -196,13 +198,13 @@ for _profile, _v in _ABLATION_VOCAB.items():
                          f"GINC curves, 4L-single-concept, V = {_v}"),
         profile=_profile, source=f"ginc-single-concept-{_profile}",
         compute=lambda r, b=_bound: _flat_interval(r, b), judge=at_most(0.0, 5.0),
-        passes=0.0, fails=(10.0, "a model that gains with examples: 10 points beyond the bound and its interval, "
+        reads=(f"ginc-single-concept-{_profile}",), passes=0.0, fails=(10.0, "a model that gains with examples: 10 points beyond the bound and its interval, "
                                  "as the mixture-trained LSTM gains at k = 3")))
     _flat_as_in_the_paper(
         f"ginc.random-tokens.{_profile}", f"Pretrained on uniformly random tokens, a model has nothing to infer: its "
         f"accuracy, mean over every k and n (V = {_v}).", "4L-random-tokens", f"ginc-random-tokens-{_profile}",
         _grid_mean, slack=2.0, vocab=_v, profile=_profile,
-        fails=(5.0, "a model that predicts better than a uniform guess"))
+        fails=(5.0, "a model that predicts better than a uniform guess"), reads=(f"ginc-random-tokens-{_profile}",))
 
 
 # ---- zero-shot beats few-shot at low temperature -------------------------------------------------------
@@ -236,7 +238,8 @@ for _part, (_which, _statement) in enumerate((
         id=f"ginc.low-temp-{_which}.cpu", chapter="ginc", statement=_statement, paper=XIE_2022["low_temp_dip"],
         profile="cpu", source="ginc-low-temp-cpu", compute=lambda r, part=_part: _low_temp_dip(r)[part],
         # the paper shows the effect but does not size it: an interval above 0 reproduces it
-        judge=above(0.0, 0.0), passes=5.0, fails=(-2.0, "no effect: a difference inside its noise")))
+        judge=above(0.0, 0.0), reads=("ginc-low-temp-cpu",), passes=5.0,
+        fails=(-2.0, "no effect: a difference inside its noise")))
     register(_spec.at("paper"))
 
 
@@ -257,7 +260,7 @@ for _profile in ("cpu", "paper"):
         statement="On the paper's HMMs (R = 100, V = 50) the LSTM fits the pretraining distribution: its KL "
                   "divergence from the exact predictive per position of held-out documents, as a share of the "
                   "concept-blind reference's.",
-        paper=XIE_2022["fits_pretraining"], profile=_profile, source=_source, compute=_kl_ratio,
+        paper=XIE_2022["fits_pretraining"], profile=_profile, source=_source, compute=_kl_ratio, reads=(_source,),
         # half of the concept's worth of KL recovered reproduces, any part of it partly
         judge=below(0.5, 1.0), passes=0.1,
         fails=(1.0, "the concept-blind plateau: a model that tracks the hidden state but never infers the concept")))
@@ -265,11 +268,11 @@ for _profile in ("cpu", "paper"):
         id=f"ginc.r100-gap.{_profile}", chapter="ginc",
         statement="On the paper's HMMs (R = 100, V = 50) the LSTM predicts as the exact predictive: points by which "
                   "its accuracy falls short of the exact predictor's on the same prompts (k = 10, n = 64).",
-        paper=_FOLLOWS, profile=_profile, source=_source, compute=_gap_to_exact, judge=_gap_judge,
+        paper=_FOLLOWS, profile=_profile, source=_source, compute=_gap_to_exact, judge=_gap_judge, reads=(_source,),
         passes=2.0, fails=(30.0, "an undertrained model, 30 points below the exact predictor")))
     register(ClaimSpec(
         id=f"ginc.r100-exact-gain.{_profile}", chapter="ginc",
         statement="On the paper's HMMs (R = 100, V = 50), where the exact predictor gains with examples most "
                   "(over k, from n = 0 to n = 64), the LSTM gains too: its gain as a share of the exact predictor's.",
         paper=_FOLLOWS, profile=_profile, source=_source, compute=_share_of_exact_gain, judge=_share_judge,
-        passes=1.0, fails=(0.0, "a model that ignores the examples")))
+        reads=(_source,), passes=1.0, fails=(0.0, "a model that ignores the examples")))

@@ -8,6 +8,7 @@ the claims, before the analysis artifact was computed.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -150,6 +151,14 @@ SPECS = (
               lambda r: _model(r)["controls"]["order"]["explained_by_head"], below(0.5, 0.8), passes=0.0,
               fails=(1.0, "a vote that explains all of the order spread")),
 )
+
+# The model each analysis claim reads (the Table 3 numerics are exact: they read none).
+_READS = {"kernel_regression.head-location.cpu": (DEPTH,),
+          **{f"kernel_regression.{cid}.cpu": (OWN,) for cid in ("best-head-agreement", "best-head-above-majority",
+                                                               "probe-values", "probe-keys", "retrieval", "ood",
+                                                               "order")}}
+SPECS = tuple(replace(s, reads=_READS.get(s.id, ())) for s in SPECS)
+_OWN = replace(_OWN, reads=(OWN,))
 
 for _spec in SPECS:
     register(_spec)

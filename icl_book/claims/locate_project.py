@@ -14,6 +14,8 @@ here: every rule about the two-tower circuit rejects it.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..papers import YU_2024, PaperValue
 from . import ClaimSpec, above, at_least, at_most, register
 
@@ -126,6 +128,15 @@ SPECS = [
               passes=0.98, fails=(0.5, "a head that attends by count or position, not by class: a coin flip")),
 ]
 
+
+
+def _model_of(spec: ClaimSpec) -> str:
+    """The trained classifier a claim's value rests on: the independent prior's for the claims that name
+    it, the proportional prior's (the chapter's headline model) for every other."""
+    return f"classify-{'independent' if '.independent-' in spec.id else 'proportional'}-cpu"
+
+
 for _spec in SPECS:
+    _spec = replace(_spec, reads=(_model_of(_spec),))
     register(_spec)
     register(_spec.at("paper"))

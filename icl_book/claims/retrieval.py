@@ -9,6 +9,7 @@ import numpy as np
 from ..analysis.retrieval import attention_gap
 from ..papers import ABERNETHY_2024, GARG_2022_SPARSE, PaperValue
 from ..tasks.retrieval import RetrievalTask, identification_probability
+from ..experiments.retrieval import SegmentStudy, seed_artifact
 from . import ClaimSpec, at_least, at_most, close_to, register
 
 
@@ -46,7 +47,7 @@ for _source, _setting in _RETRIEVAL_SOURCES.items():
         statement=f"A trained transformer infers the hidden coordinate in context ({_setting}): the exact "
                   f"Bayes predictor's accuracy minus the model's, at the largest n.",
         paper=ABERNETHY_2024["mechanism"], profile="cpu", source=f"{_source}-cpu", compute=_retrieval_gap,
-        judge=at_most(0.05, 0.2), passes=0.0, fails=_PARTIAL_RULE))
+        judge=at_most(0.05, 0.2), reads=(f"{_source}-cpu",), passes=0.0, fails=_PARTIAL_RULE))
     register(_spec.at("paper"))
 
 
@@ -70,7 +71,7 @@ for _source, (_d, _q, _n) in _ATTENTION_TASKS.items():
         statement=f"Attention mirrors the inference step ({_RETRIEVAL_SOURCES[_source]}): the mean distance "
                   f"between the best head's attention on j* and the Bayes weight 1/|C_n|, over n.",
         paper=ABERNETHY_2024["attention_mirrors_inference"], profile="cpu", source=f"{_source}-cpu",
-        compute=_attention_gap, judge=at_most(0.1, 0.2), uses_model=True,
+        compute=_attention_gap, judge=at_most(0.1, 0.2), uses_model=True, reads=(f"{_source}-cpu",),
         passes=0.0, fails=(_uniform_attention_gap(_d, _q, _n), "a head that attends evenly to the whole input")))
     register(_spec.at("paper"))
 
@@ -91,6 +92,7 @@ def _judge_sample_complexity(v: float) -> str:
     return at_least(1.0, 7 / 9)(v)
 
 
+_STUDY = SegmentStudy()
 register(ClaimSpec(
     id="retrieval.segmentation-is-hard.cpu", chapter="retrieval",
     statement="Ambiguous delimiters make in-context retrieval harder to learn: of the pairs (a run with ▷ inside "
@@ -98,6 +100,9 @@ register(ClaimSpec(
               "ambiguous run needed more training prompts to pass the target loss.",
     paper=ABERNETHY_2024["segmentation_is_hard"], profile="cpu", source="segment-study-cpu",
     compute=_slower_fraction, judge=_judge_sample_complexity,
+    # every run the study reads must have reached its regime: a run short of it censors the comparison
+    reads=tuple(seed_artifact(f"segment-{key}", _STUDY.profile, seed) for key in (_STUDY.slow, _STUDY.fast)
+                for seed in _STUDY.seeds),
     passes=1.0, fails=(0.5, "no difference between the formats, or every run short of the target (undertrained)")))
 
 
@@ -118,14 +123,15 @@ register(ClaimSpec(
                      "garg2022what", "sparse linear functions"),
     profile="cpu", source="sparse-linreg-cpu",
     compute=lambda r: _sparse_error(r, "transformer", r["task"]["d"] // 2) - _sparse_error(r, "lasso", r["task"]["d"] // 2),
-    judge=at_most(0.05, 0.15), passes=0.0, fails=(0.2, "a dense learner (least squares) against Lasso")))
+    judge=at_most(0.05, 0.15), reads=("sparse-linreg-cpu",), passes=0.0,
+    fails=(0.2, "a dense learner (least squares) against Lasso")))
 for _n in (5, 10):
     register(ClaimSpec(
         id=f"retrieval.sparse-at-{_n}.paper", chapter="retrieval",
         statement=f"The transformer's normalised error on 3-sparse linear functions in d = 20 with {_n} examples.",
         paper=GARG_2022_SPARSE[f"transformer_at_{_n}"], profile="paper", source="sparse-linreg-paper",
         compute=lambda r, n=_n: _sparse_error(r, "transformer", n),
-        judge=close_to(GARG_2022_SPARSE[f"transformer_at_{_n}"], 0.05, 0.15),
+        judge=close_to(GARG_2022_SPARSE[f"transformer_at_{_n}"], 0.05, 0.15), reads=("sparse-linreg-paper",),
         passes=GARG_2022_SPARSE[f"transformer_at_{_n}"].value,
         # least squares' expected normalised error below n = d is 1 - n/d
         fails=(1 - _n / 20, "least squares, which ignores sparsity (1 - n/d)")))

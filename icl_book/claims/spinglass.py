@@ -240,7 +240,7 @@ for _profile in PROFILES:
                 statement=f"With a fresh task for every prompt (D = {_task.d}), the transformer's normalised error on "
                           f"fresh tasks exceeds ridge's (the Bayes error) by this much, averaged over prompt positions.",
                 paper=RAVENTOS_2023["above"], profile=_profile, source=_source, compute=_td_excess_over_ridge,
-                judge=at_most(0.02, 0.1), passes=0.0,
+                judge=at_most(0.02, 0.1), reads=(_source,), passes=0.0,
                 fails=(0.76, "answering 0: normalised error (D + σ²)/D = 1.06 against ridge's 0.30 at cpu scale")))
             continue
         _ref, _paper = _td_prediction(_M, _profile)
@@ -252,7 +252,7 @@ for _profile in PROFILES:
                       f"tasks sit closer to {_names[_ref]} than to {_names[_other]}: distance to {_names[_ref]} over "
                       f"distance to {_names[_other]}.",
             paper=_paper, profile=_profile, source=_source, compute=_td_closer_to(_ref), judge=below(0.5, 1.0),
-            passes=0.3, fails=_TD_NEITHER))
+            reads=(_source,), passes=0.3, fails=_TD_NEITHER))
 
 
 def paper_comparison(results: dict) -> str:

@@ -18,7 +18,7 @@ predictor's own value, a change larger than the sampling noise), before the resu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -296,6 +296,16 @@ SPECS += [ClaimSpec(f"synthesis.pool-m{M}-learns.cpu", "synthesis",
                     passes=1.0, fails=(0.0, "a model that ignores the demonstrations"))
           for M in POOL_SIZES if M != POOL_OF_KERNEL_HMM]
 
+# The trained models each claim's value rests on (every testbed measurement reads the reference model
+# unless it compares pools; the classification claims read the classifier of their prior).
+_READS = {"synthesis.no-recency.cpu": ("classify-proportional-cpu",),
+          "synthesis.no-count-bias.cpu": ("classify-independent-cpu",),
+          "synthesis.diversity-transfer.cpu": (pool_artifact(max(POOL_SIZES)), pool_artifact(min(POOL_SIZES))),
+          "synthesis.follows-pool-bayes.cpu": (pool_artifact(max(POOL_SIZES)),),
+          "synthesis.fit-orders-icl.cpu": GINC_FIT,
+          **{f"synthesis.pool-m{M}-learns.cpu": (pool_artifact(M),) for M in POOL_SIZES}}
+SPECS = [replace(s, reads=_READS.get(s.id, (OWN,))) for s in SPECS]
+
 for _spec in SPECS:
     register(_spec)
 for _spec in SPECS[-len(POOL_SIZES) + 1:]:   # the sweep's paper profiles: "not run" until a GPU trains them
@@ -410,19 +420,24 @@ LENSES = (
          "the two-tower hypothesis", ("kernel_regression.retrieval.cpu",)),
 )
 
-CELL_VERDICTS = ("explained", "partly explained", "contradicted", "silent", "not run")
+CELL_VERDICTS = ("explained", "partly explained", "contradicted", "silent", "not reached", "not run")
 _AS_CELL = {"reproduced": "explained", "partly": "partly explained", "not reproduced": "contradicted"}
-_OPPOSITE = {"reproduced": "not reproduced", "not reproduced": "reproduced", "partly": "partly", "not run": "not run"}
+_OPPOSITE = {"reproduced": "not reproduced", "not reproduced": "reproduced", "partly": "partly", "not run": "not run",
+             "not reached": "not reached"}
+# Verdicts that are no evidence about a theory: the artifact is absent, or its model is short of its regime.
+_NO_EVIDENCE = ("not run", "not reached")
 
 
 def cell_verdict(claim_verdicts: list[str]) -> str:
     """A cell's verdict from its claims' verdicts: all reproduced → explained, none → contradicted,
-    otherwise partly explained; claims not run are left out (all not run → "not run"; none: silent)."""
+    otherwise partly explained. Claims not run, and claims on models short of their regime ("not
+    reached"), are no evidence and are left out: a cell with none left is "not reached" if any of its
+    claims is, else "not run" (no claims at all: silent)."""
     if not claim_verdicts:
         return "silent"
-    run = [v for v in claim_verdicts if v != "not run"]
+    run = [v for v in claim_verdicts if v not in _NO_EVIDENCE]
     if not run:
-        return "not run"
+        return "not reached" if "not reached" in claim_verdicts else "not run"
     cells = {_AS_CELL[v] for v in run}
     return cells.pop() if cells in ({"explained"}, {"contradicted"}) else "partly explained"
 
