@@ -8,7 +8,7 @@
     icl-book retrain [NAME ...]            retrain every shipped cpu artifact (or the named ones)
     icl-book import STORE NAME [NAME ...]  copy artifacts and their manifest entries from another store
     icl-book verify
-    icl-book claims [--json]
+    icl-book claims [--json]            exit 3 if the store is damaged; "not run" only for an absent artifact
 
 Every failure ends with one line that says what went wrong and what to do, and an exit status
 that says which kind of failure it was (``EXIT``).
@@ -26,9 +26,9 @@ from pathlib import Path
 
 from . import claims as claims_mod
 from . import experiments
-from .store import ArtifactError, ArtifactStore, Busy, shown
+from .store import ArtifactError, ArtifactStore, Busy, NotWritable, shown
 from .sweep import SweepFailed
-from .train import ConfigError, Interrupted, has_checkpoint
+from .train import MAX_SEED, ConfigError, Interrupted, has_checkpoint
 
 EXIT = {"ok": 0, "verify failed": 1, "bad argument or config": 2, "artifact missing, corrupt or unreadable": 3,
         "training diverged": 4, "disk full or not writable": 5, "run directory busy": 6, "sweep job failed": 7,
@@ -36,9 +36,13 @@ EXIT = {"ok": 0, "verify failed": 1, "bad argument or config": 2, "artifact miss
         "output closed (broken pipe)": 141}
 
 
+class BadArguments(ValueError):
+    """A command line argparse refuses (the user's, or one a manifest records)."""
+
+
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, not argparse's usage block
-        self.exit(2, f"icl-book: error: {message}\n")
+    def error(self, message):  # one line, not argparse's usage block; the caller says whose line it was
+        raise BadArguments(message)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -94,8 +98,8 @@ def _seeds(text: str) -> list[int]:
         seeds = [int(x) for x in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"--seeds takes integers separated by commas (0,1,2), got {text!r}") from None
-    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"--seeds takes distinct integers >= 0, got {text!r}")
+    if any(not 0 <= s <= MAX_SEED for s in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"--seeds takes distinct integers from 0 to 2**63 - 1, got {text!r}")
     return seeds
 
 
@@ -232,27 +236,56 @@ def _sweep(args) -> int:
     return 0
 
 
+def recorded_train(name: str, entry: dict) -> argparse.Namespace:
+    """The ``icl-book train`` arguments an artifact's manifest entry records, refused in one line
+    unless they train exactly that artifact (its experiment, profile and seed) into the store
+    that holds it: an edited entry must not retrain, or stand in for, another artifact."""
+    command = entry.get("command")
+    why = None
+    try:
+        argv = shlex.split(command) if isinstance(command, str) else None
+        if not argv or argv[:2] != ["icl-book", "train"]:
+            why = "it is not an icl-book train command"
+        elif {"-h", "--help"} & set(argv):
+            why = "it asks for help instead of training"
+        else:
+            args = _parser().parse_args(argv[1:])
+            made = _artifact_names(args)
+            if args.store or args.run_dir != "runs" or args.resume:
+                why = "it names its own --store, --run-dir or --resume"
+            elif made != [name]:
+                why = f"it trains {', '.join(made)}"
+            elif any(entry.get(k, v) != v for k, v in (("experiment", args.experiment), ("profile", args.profile))):
+                why = f"the entry says experiment {entry.get('experiment')!r}, profile {entry.get('profile')!r}"
+    except (ValueError, ConfigError) as e:   # shlex's unbalanced quotes, BadArguments, a bad --set seed
+        why = f"it does not parse: {e}"
+
+    if why:
+        raise ArtifactError(f"artifact {name!r} records the command {command!r}, which is refused: {why}; "
+                            f"fix its manifest entry or remake it with: icl-book train ... (icl-book list)")
+    return args
+
+
 def _retrain(args, store: ArtifactStore) -> int:
-    """Run each artifact's recorded command again, into this store."""
+    """Run each artifact's recorded command again, into this store, after checking that it remakes
+    that artifact (``recorded_train``); every command is checked before the first one runs."""
     manifest = store.manifest()
     names = args.names or [n for n, e in sorted(manifest.items()) if e.get("profile") == "cpu"]
-    for name in names:
-        command = store.entry(name).get("command", "")
-        argv = shlex.split(command)[1:]
-        if argv[:1] != ["train"]:
-            raise ArtifactError(f"artifact {name!r} records no icl-book train command ({command!r})")
-        train_args = _parser().parse_args([*argv, "--run-dir", args.run_dir])
-        train_args.fresh, train_args.resume = True, False
-        print(f"retraining {name}: {command}", flush=True)
+    planned = [(name, recorded_train(name, store.entry(name))) for name in names]
+    for name, train_args in planned:
+        train_args.fresh, train_args.resume, train_args.run_dir = True, False, args.run_dir
+        print(f"retraining {name}: {store.entry(name)['command']}", flush=True)
         _train(train_args, store)
     return 0
 
 
 def _import(args) -> int:
-    source = ArtifactStore(args.source)
+    source = ArtifactStore(args.source, read_only=True)   # someone else's files: read, never repaired
     if not source.manifest_path.is_file():
         raise ArtifactError(f"{shown(source.manifest_path)} does not exist: {args.source} is not a store")
     store = ArtifactStore(args.store) if args.store else ArtifactStore()
+    for name in args.names:   # every entry checked before anything is copied
+        recorded_train(name, source.entry(name))
     for name in args.names:
         entry = store.copy_from(source, name)
         print(f"{name}: commit {entry.get('commit')}, {entry.get('wall_time_s')} s -> {shown(store.root / name)}")
@@ -310,7 +343,10 @@ def _dispatch(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except BadArguments as e:
+        return _fail(2, str(e))
     training = args.command == "train"
     try:
         code = _dispatch(args)
@@ -332,11 +368,14 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(6, str(e))
     except SweepFailed as e:
         return _fail(7, str(e))
+    except NotWritable as e:   # found before training: nothing to resume
+        return _fail(5, str(e))
     except OSError as e:
-        where = f" writing {shown(e.filename)}" if e.filename else ""
         then = f"; then {_next(args, _checkpoint(args))}" if training else ""
         if e.errno == errno.ENOSPC:
+            where = f" writing {shown(e.filename)}" if e.filename else ""
             return _fail(5, f"the disk is full{where}; free some space{then}")
+        where = f": {shown(e.filename)}" if e.filename else ""   # a read or a write: the error says which
         return _fail(5, f"{e.strerror or e}{where}{then}")
     except KeyboardInterrupt as e:
         if not training:

@@ -11,13 +11,20 @@ Every load checks the file's sha256 against the manifest first. A missing or cor
 raises an ``ArtifactError`` that names the file and the command that remakes it. Nothing
 here unpickles anything.
 
+The store touches only its own files. Every path it takes from its own files (the manifest's
+names, the journal's renames) is checked to lie inside the root with no symbolic link on the
+way, and a save removes only the previous version's files and its own stale temporaries,
+never whatever else a folder holds. The root may be relative: it is made absolute once, here.
+
 Writes are atomic and one at a time: a save takes the store's lock (``.lock``, never listed),
 writes every file under a temporary name, then renames them into place with the manifest last,
 so a full disk or an interrupt leaves the previous artifact as it was, still verified. Before
 the renames it writes a journal (``.journal``) of them; a process killed midway (SIGKILL, power)
 leaves the journal, and the store's next save or verification, or a read that finds the new
 manifest beside an old file, finishes the renames (every staged file was complete before the
-journal was written, so rolling forward is always possible).
+journal was written, so rolling forward is always possible). A journal is rolled forward only
+when it has exactly the shape this module writes and its staged files match the staged
+manifest's checksums; any other is refused, kept, and reported in one line.
 """
 
 from __future__ import annotations
@@ -57,6 +64,10 @@ class ArtifactMissing(ArtifactError):
 
 class Busy(RuntimeError):
     """Another process holds the lock of a run directory."""
+
+
+class NotWritable(OSError):
+    """A store or run directory that cannot take files, found before any training starts."""
 
 
 def shown(path: str | Path) -> str:
@@ -210,8 +221,12 @@ def device_description(device: str | torch.device) -> str:
 # ---- the store ----------------------------------------------------------------------------
 
 class ArtifactStore:
-    def __init__(self, root: str | Path | None = None):
-        self.root = Path(root) if root is not None else store_root()
+    """``read_only``: never write, not even to finish an interrupted save (a store someone sent you)."""
+
+    def __init__(self, root: str | Path | None = None, *, read_only: bool = False):
+        # Absolute once, here: mkstemp's names are absolute, and the working directory may change.
+        self.root = Path(os.path.abspath(root if root is not None else store_root()))
+        self.read_only = read_only
 
     @property
     def manifest_path(self) -> Path:
@@ -222,10 +237,13 @@ class ArtifactStore:
             return {}
         where = shown(self.manifest_path)
         restore = f"restore it from git (git checkout -- {where}) or retrain the artifacts"
+        self._own(MANIFEST)
         try:
             manifest = json.loads(self.manifest_path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ArtifactError(f"{where} is not valid JSON ({e}); {restore}") from e
+        except OSError as e:
+            raise ArtifactError(f"{where} cannot be read ({e.strerror or e}); {restore}") from e
         problem = _manifest_problem(manifest)
         if problem:
             raise ArtifactError(f"{where} is not a manifest ({problem}); {restore}")
@@ -245,23 +263,41 @@ class ArtifactStore:
     def path(self, name: str, filename: str) -> Path:
         return self.root / name / filename
 
+    def _own(self, *parts: str) -> Path:
+        """``root/parts...``, refused unless every part is a plain name and nothing below the root
+        on the way is a symbolic link (which could lead out of the store)."""
+        path = self.root
+        for part in parts:
+            if part in ("", ".", "..") or "/" in part or "\0" in part or os.sep in part:
+                raise ArtifactError(f"{part!r} is not a name inside the store {shown(self.root)}")
+            path = path / part
+            if path.is_symlink():
+                raise ArtifactError(f"{shown(path)} is a symbolic link, and the store reads and writes only its own "
+                                    f"files; replace the link (not its target) by a copy of what it points to")
+        return path
+
     def checked_bytes(self, name: str, filename: str) -> bytes:
         """The file's bytes, after checking them against the manifest's sha256."""
         entry = self.entry(name)
         expected = entry["files"].get(filename)
-        path = self.path(name, filename)
         remake = entry.get("command", _remake_hint(name))
         if expected is None:
             raise ArtifactError(f"artifact {name!r} has no file {filename!r}; remake it with: {remake}")
+        path = self._own(name, filename)
         if not path.is_file():
             raise ArtifactError(f"artifact file {shown(path)} is missing; remake it with: {remake}")
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise ArtifactError(f"artifact file {shown(path)} cannot be read ({e.strerror or e}); "
+                                f"remake it with: {remake}") from e
         actual = hashlib.sha256(data).hexdigest()
-        if actual != expected and self.finish_interrupted_save():
+        if actual != expected and not self.read_only and self.finish_interrupted_save():
             return self.checked_bytes(name, filename)
         if actual != expected:
-            raise ArtifactError(f"artifact file {shown(path)} is corrupt (sha256 {actual[:12]}… but the manifest "
-                                f"says {expected[:12]}…); restore it from git or remake it with: {remake}")
+            unfinished = " (its store has an unfinished save, .journal)" if (self.root / JOURNAL).exists() else ""
+            raise ArtifactError(f"artifact file {shown(path)} is corrupt{unfinished} (sha256 {actual[:12]}… but the "
+                                f"manifest says {expected[:12]}…); restore it from git or remake it with: {remake}")
         return data
 
     def _unreadable(self, name: str, filename: str, e: Exception) -> ArtifactError:
@@ -297,7 +333,7 @@ class ArtifactStore:
             raise ArtifactError(f"artifact {name!r} stores results only, no model; read it with results({name!r})")
         spec = entry["model"]
         model = build_model(spec["kind"], spec["config"])
-        load_state_tensors(model, self.weights(name), str(self.path(name, WEIGHTS)))
+        load_state_tensors(model, self.weights(name), shown(self.path(name, WEIGHTS)))
         return model.eval()
 
     def save(self, name: str, *, results: dict, provenance: dict, model: torch.nn.Module | None = None,
@@ -320,37 +356,99 @@ class ArtifactStore:
     def finish_interrupted_save(self) -> bool:
         """Finish the renames of a save that was killed midway (its journal is still there);
         True if there was one. Takes the store's lock."""
-        if not (self.root / JOURNAL).exists():
+        journal = self.root / JOURNAL
+        if not (journal.exists() or journal.is_symlink()):
             return False
+        if self.read_only:
+            raise ArtifactError(f"{shown(journal)}: the store {shown(self.root)} has an unfinished save; "
+                                f"run icl-book verify with ICL_BOOK_ARTIFACTS={shown(self.root)} to finish it first")
         with file_lock(self.root / LOCK):
             return self._roll_forward()
 
     def _roll_forward(self) -> bool:
-        """Under the store's lock: do the journal's renames that did not happen, then drop it."""
+        """Under the store's lock: do the journal's renames that did not happen, then drop it.
+        Only a journal this module wrote is obeyed (``_journal_renames``); any other is kept and
+        refused, and nothing is renamed."""
         journal = self.root / JOURNAL
-        if not journal.exists():
+        if not (journal.exists() or journal.is_symlink()):
             return False
         try:
-            renames = json.loads(journal.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:  # atomic_write makes this a damaged disk
-            raise ArtifactError(f"{shown(journal)} cannot be read ({e}); restore the store from git "
-                                f"(git checkout -- {shown(self.root)}) and remove the journal") from e
+            renames = self._journal_renames()
+        except ValueError as e:
+            raise ArtifactError(f"{shown(journal)} was refused and kept, nothing renamed ({e}); it is not one this "
+                                f"store writes: look at it, then remove it") from None
         for tmp, final in renames:
-            if (self.root / tmp).exists():
-                os.replace(self.root / tmp, self.root / final)
+            if tmp.exists():
+                os.replace(tmp, final)
         journal.unlink()
         return True
+
+    def _journal_renames(self) -> list[tuple[Path, Path]]:
+        """The journal's renames as paths, after checking it is one ``_commit`` wrote: the right
+        shape, each staged file beside its final name and named as ``_stage`` names it, every
+        path inside the store with no link on the way, the manifest last, and every staged
+        file still waiting matching the staged manifest's checksum. ValueError otherwise."""
+        journal = self.root / JOURNAL
+        if journal.is_symlink():
+            raise ValueError("it is a symbolic link")
+        try:
+            data = json.loads(journal.read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"unreadable: {e}") from None
+        if not (isinstance(data, dict) and set(data) == {"journal", "renames"} and data["journal"] == JOURNAL_KIND
+                and isinstance(data["renames"], list) and data["renames"]):
+            raise ValueError(f"not an object {{'journal': {JOURNAL_KIND!r}, 'renames': [...]}}")
+        renames = []
+        for pair in data["renames"]:
+            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
+                raise ValueError(f"a rename is a pair of paths, got {pair!r}")
+            tmp, final = (p.split("/") for p in pair)
+            if not (final == [MANIFEST] or (len(final) == 2 and _NAME.fullmatch(final[0]) and _NAME.fullmatch(final[1]))):
+                raise ValueError(f"{pair[1]!r} is neither {MANIFEST} nor ARTIFACT/FILE")
+            if tmp[:-1] != final[:-1] or not _staged_name(final[-1]).fullmatch(tmp[-1]):
+                raise ValueError(f"{pair[0]!r} is not a file this store stages for {pair[1]!r}")
+            try:
+                renames.append((self._own(*tmp), self._own(*final)))
+            except ArtifactError as e:
+                raise ValueError(str(e)) from None
+        finals = [final for _, final in renames]
+        if finals[-1] != self.manifest_path or finals.count(self.manifest_path) != 1 or len(set(finals)) != len(finals):
+            raise ValueError(f"the renames must end with {MANIFEST}, once, and name each file once")
+        staged_manifest = renames[-1][0]
+        if staged_manifest.exists():   # the save stopped before its last rename: check what it would install
+            try:
+                manifest = json.loads(staged_manifest.read_text())
+            except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise ValueError(f"its staged manifest is unreadable: {e}") from None
+            if _manifest_problem(manifest):
+                raise ValueError(f"its staged manifest is not a manifest ({_manifest_problem(manifest)})")
+            for tmp, final in renames[:-1]:
+                name, filename = final.parent.name, final.name
+                if not tmp.exists():
+                    continue
+                digest = manifest.get(name, {}).get("files", {}).get(filename)
+                if digest is None or sha256(tmp) != digest:
+                    raise ValueError(f"staged {shown(tmp)} does not match the staged manifest's checksum")
+        return renames
 
     def _commit(self, name: str, files: dict[str, bytes], entry: dict) -> dict:
         """Under the store's lock: every file under a temporary name first (a full disk fails
         here, and changes nothing), then the renames with the manifest last, interrupts held."""
         if not _NAME.fullmatch(name):
             raise ArtifactError(f"{name!r} is not an artifact name (letters, digits, '-', '_', '.')")
+        if self.read_only:
+            raise ArtifactError(f"the store {shown(self.root)} was opened read-only")
+        for filename in files:
+            if not _NAME.fullmatch(filename) or filename in (MANIFEST, LOCK, JOURNAL):
+                raise ArtifactError(f"{filename!r} is not an artifact file name")
         entry = {**entry, "files": {fn: hashlib.sha256(data).hexdigest() for fn, data in files.items()}}
-        folder = self.root / name
-        with file_lock(self.root / LOCK):
+        folder = self._own(name)
+        if folder.exists() and not folder.is_dir():
+            raise ArtifactError(f"{shown(folder)} is a file, not an artifact folder; move it away and save again")
+        with file_lock(self._own(LOCK)):
             self._roll_forward()
             manifest = self.manifest()
+            previous = set(manifest.get(name, {}).get("files", {}))
             manifest[name] = entry
             staged: list[tuple[Path, Path]] = []
             journaled = False
@@ -358,9 +456,10 @@ class ArtifactStore:
                 for filename, data in files.items():
                     staged.append((_stage(folder / filename, data), folder / filename))
                 staged.append((_stage(self.manifest_path, dump_json(manifest)), self.manifest_path))
+                journal = {"journal": JOURNAL_KIND,
+                           "renames": [[p.relative_to(self.root).as_posix() for p in pair] for pair in staged]}
                 with deferred_interrupts():
-                    atomic_write(self.root / JOURNAL, json.dumps([[str(p.relative_to(self.root)) for p in pair]
-                                                                  for pair in staged]))
+                    atomic_write(self._own(JOURNAL), json.dumps(journal))
                     journaled = True      # from here on the save completes, now or at the next access
                     for tmp, final in staged:
                         os.replace(tmp, final)
@@ -370,10 +469,37 @@ class ArtifactStore:
                     for tmp, _ in staged:
                         tmp.unlink(missing_ok=True)
                 raise
-            for stray in folder.iterdir():  # files of the artifact's previous version, stale temporaries
-                if stray.name not in files:
-                    shutil.rmtree(stray) if stray.is_dir() else stray.unlink()
+            # The previous version's files and this module's stale temporaries; nothing else
+            # (a file the store did not write stays, and verify reports it).
+            for stray in folder.iterdir():
+                ours = stray.name in previous or any(_staged_name(fn).fullmatch(stray.name)
+                                                     for fn in previous | set(files))
+                if stray.name not in files and ours and not stray.is_symlink() and stray.is_file():
+                    stray.unlink()
         return entry
+
+    def check_writable(self) -> None:
+        """Before a long run: the store's folder exists or can be made, and takes a file (so a
+        read-only or mistyped ``--store`` fails now, not after the training)."""
+        if self.root.exists() and not self.root.is_dir():
+            raise NotWritable(f"the store {shown(self.root)} is a file, not a folder; give --store a folder")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".writable.", suffix=".tmp")
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as e:
+            raise NotWritable(f"the store {shown(self.root)} is not writable ({e.strerror or e}); "
+                              f"give --store a folder you can write") from e
+
+    def check_apart(self, names: list[str], run_root: str | Path) -> None:
+        """Refuse a store whose artifact folders overlap the run directories ``run_root/NAME``
+        (``--run-dir X --store X``): a save would share a folder with checkpoints and the run's lock."""
+        for name in names:
+            art, run = (Path(os.path.abspath(p)).resolve() for p in (self.root / name, Path(run_root) / name))
+            if art == run or art in run.parents or run in art.parents:
+                raise NotWritable(f"the store's folder {shown(art)} overlaps the run directory {shown(run)}; "
+                                  f"give --store and --run-dir separate folders")
 
     def verify(self) -> list[tuple[str, str, str | None]]:
         """Check every file of every artifact: ``(name, filename, error or None)``; a file or
@@ -390,10 +516,14 @@ class ArtifactStore:
                     report.append((name, filename, str(e)))
         for path in self._unlisted(manifest):
             rel = path.relative_to(self.root).parts
-            kind = "folder" if path.is_dir() else "file"
-            report.append((rel[0], "/".join(rel[1:]),
-                           f"{kind} {shown(path)} is not listed in {shown(self.manifest_path)} (it would not ship); "
-                           f"remove it, or store it with icl-book train / icl-book import"))
+            if path.is_symlink():
+                problem = (f"symbolic link {shown(path)} is not a file the store lists in {shown(self.manifest_path)}; "
+                           f"remove the link itself (rm {shown(path)}), not what it points to")
+            else:
+                kind = "folder" if path.is_dir() else "file"
+                problem = (f"{kind} {shown(path)} is not listed in {shown(self.manifest_path)} (it would not ship); "
+                           f"remove it, or store it with icl-book train / icl-book import")
+            report.append((rel[0], "/".join(rel[1:]), problem))
         return report
 
     def _unlisted(self, manifest: dict) -> list[Path]:
@@ -406,12 +536,20 @@ class ArtifactStore:
             if top.name not in manifest or not top.is_dir():
                 out.append(top)
                 continue
+            if top.is_symlink():  # a listed artifact's linked folder: its reads fail, and say so
+                continue
             out += [p for p in sorted(top.iterdir()) if p.name not in manifest[top.name]["files"]]
         return out
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+JOURNAL_KIND = "icl-book store renames, v1"
+
+
+def _staged_name(filename: str) -> re.Pattern:
+    """The names ``_stage`` gives ``filename``'s temporaries (``mkstemp``'s random part between)."""
+    return re.compile(rf"\.{re.escape(filename)}\.[A-Za-z0-9_]+\.tmp")
 
 
 def _manifest_problem(manifest) -> str | None:

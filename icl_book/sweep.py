@@ -8,20 +8,27 @@ where a job that is preempted or reaches its time limit is requeued (``Checkpoin
 resumes its run directory's last checkpoint. When every job has ended, the sweep copies the
 artifacts it made into the target store (verified, with their manifest entries).
 
-Running the same sweep again continues it: a seed whose artifact is already in the sweep's store
-is not submitted again, and a seed with a checkpoint resumes from it. There is no scheduler here.
+Running the same sweep again continues it: a job whose artifact is in the sweep's store and whose
+record (``jobs/NAME.json``: experiment, profile, seed, ``--set`` items, threads, device) is the
+same is not submitted again, and a job with the same record and a checkpoint resumes from it.
+A job whose record differs (another ``--set``, device or thread count) trains afresh, so the
+sweep never collects an artifact made under other settings. There is no scheduler here.
+
+submitit pickles each job's callable and its arguments (a ``JobSpec``, a folder name) into the
+sweep's log folder, and its result (a line of text) back; only this sweep's own jobs read them.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .store import ArtifactStore, shown
+from .store import ArtifactStore, atomic_write, dump_json, shown
 from .train import ConfigError, has_checkpoint
 
 LAUNCHERS = ("local", "slurm")
@@ -46,6 +53,26 @@ class JobSpec:
 
         return artifact_name(self.experiment, self.profile, self.seed)
 
+    def record(self) -> dict:
+        """What identifies the run (JSON): a rerun reuses a job's artifact or checkpoint only if equal."""
+        return {**asdict(self), "sets": list(self.sets)}
+
+
+def _record_path(folder: Path, spec: JobSpec) -> Path:
+    return folder / "jobs" / f"{spec.name}.json"
+
+
+def _recorded(folder: Path, spec: JobSpec) -> dict | None:
+    """The record a job of this name left in ``folder`` (None: none, or unreadable)."""
+    try:
+        return json.loads(_record_path(folder, spec).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_done(folder: Path, spec: JobSpec, store: ArtifactStore) -> bool:
+    return _recorded(folder, spec) == {"spec": spec.record(), "done": True} and spec.name in store.names()
+
 
 def _submitit():
     try:
@@ -63,9 +90,13 @@ class TrainJob:
     def __call__(self, spec: JobSpec, folder: str) -> str:
         folder = Path(folder)
         store = ArtifactStore(folder / "store")
-        if spec.name in store.names():
+        if _is_done(folder, spec, store):
             return f"{spec.name}: already done"
-        step = has_checkpoint(folder / "runs" / spec.name)
+        # A checkpoint a job under other settings left is not resumed; one without a record is
+        # (the training loop refuses it if its config or thread count differs).
+        stale = (_recorded(folder, spec) or {"spec": spec.record()}).get("spec") != spec.record()
+        step = None if stale else has_checkpoint(folder / "runs" / spec.name)
+        atomic_write(_record_path(folder, spec), dump_json({"spec": spec.record(), "done": False}))
         argv = ["train", spec.experiment, "--profile", spec.profile, "--seeds", str(spec.seed),
                 "--device", spec.device, "--run-dir", str(folder / "runs"), "--store", str(store.root), "--quiet",
                 "--resume" if step else "--fresh"]
@@ -78,6 +109,7 @@ class TrainJob:
         code = subprocess.run([sys.executable, "-m", "icl_book.cli", *argv]).returncode
         if code:
             raise RuntimeError(f"icl-book {' '.join(argv)} exited with status {code}")
+        atomic_write(_record_path(folder, spec), dump_json({"spec": spec.record(), "done": True}))
         return f"{spec.name}: " + (f"resumed from step {step}" if step else "trained")
 
     def checkpoint(self, *args, **kwargs):
@@ -129,9 +161,11 @@ def sweep(experiments_: list[str], profile: str, seeds: list[int], *, launcher: 
     folder = Path(folder)
     specs = [JobSpec(e, profile, s, tuple(sets), threads, device) for e in experiments_ for s in seeds]
     done_store = ArtifactStore(folder / "store")
-    have = set(done_store.names())
-    todo = [s for s in specs if s.name not in have]
-    lines = [f"{s.name}: already done" for s in specs if s.name in have]
+    if store is not None:
+        store.check_writable()   # the collection at the end must not find it read-only
+    done = {s.name for s in specs if _is_done(folder, s, done_store)}
+    todo = [s for s in specs if s.name not in done]
+    lines = [f"{s.name}: already done" for s in specs if s.name in done]
     for line in lines:
         log(line)
     if todo:

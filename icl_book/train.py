@@ -75,6 +75,7 @@ class Paused(Exception):
 
 
 MAX_LR = 1.0  # AdamW diverges far below this; a larger rate is a typo (3e4 for 3e-4)
+MAX_SEED = 2**63 - 1  # a seed is a signed 64-bit integer wherever it goes (torch.manual_seed, SeedSequence)
 
 
 def _fits(value, hint) -> bool:
@@ -147,6 +148,8 @@ class TrainConfig:
         for name in ("warmup_steps", "weight_decay", "grad_clip", "eval_every", "checkpoint_every", "seed"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.seed > MAX_SEED:   # torch.manual_seed takes 64 bits; seed streams mix it further
+            raise ConfigError(f"TrainConfig.seed must be at most 2**63 - 1, got {self.seed!r}")
         if self.warmup_steps > self.steps:
             raise ConfigError(f"TrainConfig.warmup_steps ({self.warmup_steps}) exceeds steps ({self.steps})")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
@@ -451,7 +454,8 @@ def train_seeds(models: list[torch.nn.Module], problem: Problem, cfgs: list[Trai
     from them each step, and the gradients flow back to them), so clipping, the optimiser step,
     evaluation and checkpoints are the single-seed code on each, and a seed's checkpoint is
     exactly the one its single-seed run writes (either can resume the other). A seed's weights
-    match its single-seed run to float tolerance (the batched products sum in another order).
+    agree with its single-seed run to float rounding over the first steps (the batched products sum
+    in another order) and drift apart over a long run, as any two float orders do.
     Models ``can_stack`` refuses (the LSTM, dropout) train one after another, same interface.
     ``evaluate`` is one callable for every seed or a list with one per seed. ``deadline`` (a
     ``time.monotonic()`` value): past it, checkpoint and raise ``Paused`` (chunked GPU stays).

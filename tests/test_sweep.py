@@ -46,6 +46,25 @@ def test_a_sweep_trains_each_seed_as_a_job_and_resumes_what_was_interrupted(tmp_
     assert (store / "manifest.json").read_text() == before
 
 
+def test_a_rerun_with_other_settings_trains_afresh_instead_of_collecting_the_old_artifact(tmp_path, capsys):
+    folder, store = tmp_path / "sweep", tmp_path / "store"
+    base = ["sweep", "linreg", "--profile", "smoke", "--seeds", "0", "--threads", "1", "--folder", str(folder),
+            "--store", str(store), *SETS]
+    assert main(base) == 0
+    first = ArtifactStore(store).results("linreg-smoke")
+    for changed in (["--set", "lr=2e-3"], ["--threads", "2"]):
+        args = base + changed
+        assert main(args) == 0
+        out = capsys.readouterr().out
+        assert "already done" not in out and "linreg-smoke: trained" in out, out
+        assert main(args) == 0 and "already done" in capsys.readouterr().out   # the same settings: done
+        entry, results = ArtifactStore(store).entry("linreg-smoke"), ArtifactStore(store).results("linreg-smoke")
+        if "--set" in changed:
+            assert results["train"]["lr"] == 2e-3 != first["train"]["lr"]
+        else:
+            assert "--threads 2" in entry["command"] and results["train"]["lr"] == first["train"]["lr"]
+
+
 def test_a_failing_job_exits_7_with_its_log_and_slurm_needs_slurm(tmp_path, capsys):
     folder = tmp_path / "s"
     (folder / "runs").mkdir(parents=True)

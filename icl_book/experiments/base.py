@@ -107,11 +107,13 @@ def run_computation(exp: Experiment, profile: str, *, store, command: str | None
     from ..store import ArtifactStore, git_commit
 
     p = exp.profile(profile)
+    store = store or ArtifactStore()
+    store.check_writable()   # before the computation, which may take minutes
     commit = git_commit()
     t0 = time.perf_counter()
     results = {"experiment": exp.name, "profile": profile, "task": p.task.to_dict(), "note": p.note,
                "evaluation": exp.compute(p)}
-    return (store or ArtifactStore()).save(
+    return store.save(
         f"{exp.name}-{profile}", results=results,
         provenance=provenance(exp, profile, command=command, commit=commit, device="cpu",
                               wall_time_s=time.perf_counter() - t0, params=0))
