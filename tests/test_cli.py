@@ -70,16 +70,18 @@ def test_verify_passes_on_the_shipped_store_and_fails_on_a_corrupted_copy(shippe
 
 def test_claims_json_lists_chapter_0(tmp_store):
     """The scorecard as JSON, on a store holding one shipped artifact (the whole card is computed by
-    the appendix's build): chapter 0's cpu claims have values, the rest say 'not run'."""
+    the appendix's build) and the regime table: chapter 0's cpu claims have values, the rest say 'not run'."""
     from icl_book.store import PACKAGE_STORE, ArtifactStore
 
-    tmp_store.copy_from(ArtifactStore(PACKAGE_STORE), "linreg-cpu")
+    for name in ("linreg-cpu", "regime-cpu"):   # a model-side claim needs its model's measured regime
+        tmp_store.copy_from(ArtifactStore(PACKAGE_STORE), name)
     out = cli("claims", "--json")                 # the subprocess inherits ICL_BOOK_ARTIFACTS = tmp_store
     assert out.returncode == 0, out.stderr
     card = {c["id"]: c for c in json.loads(out.stdout)}
     assert {"ch0.error-at-2d.cpu", "ch0.error-at-2d.paper", "ch0.follows-bayes"} <= set(card)
     assert card["ch0.follows-bayes"]["ours"] is not None and card["ch0.error-at-2d.paper"]["verdict"] == "not run"
-    assert all(c["verdict"] in ("reproduced", "partly", "not reproduced", "not run") for c in card.values())
+    assert all(c["verdict"] in ("reproduced", "partly", "not reproduced", "not reached", "not run")
+               for c in card.values())
 
 
 def test_train_smoke_end_to_end_through_the_cli(tmp_store, tmp_path, capsys):
@@ -203,7 +205,7 @@ def test_a_smoke_or_overridden_run_leaves_the_package_store_alone(tmp_path, monk
     from icl_book.cli import _parser, _target_store
 
     overridden = _parser().parse_args(["train", "linreg", "--profile", "cpu", "--set", "lr=1e-4"])
-    assert _target_store(overridden, {"lr": "1e-4"}).root == __import__("pathlib").Path("runs") / "artifacts"
+    assert _target_store(overridden, {"lr": "1e-4"}).root == __import__("pathlib").Path("runs").absolute() / "artifacts"
     plain = _parser().parse_args(["train", "linreg", "--profile", "cpu"])
     assert _target_store(plain, {}).root == PACKAGE_STORE
 
