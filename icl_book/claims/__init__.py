@@ -5,6 +5,12 @@ the thresholds that turn it into a verdict. The thresholds are fixed when the cl
 written, before the result is seen; they are never tuned to agree. Chapters show claims
 (``evaluate``) and the appendix renders them all (``scorecard``); both compute from the same
 verified artifacts, so the prose and the scorecard cannot disagree.
+
+A claim about a trained model names the models it reads (``ClaimSpec.reads``); each must have
+reached the regime its theory describes, as the stored table ``regime-{profile}`` measured it
+(``icl_book.analysis.regime``). Where one is short, the verdict is "not reached": our value is
+shown, but it is no evidence for or against the theory. Where the table has no measure of the
+weights in the store (absent, or the model retrained since), the verdict is "not run".
 """
 
 from __future__ import annotations
