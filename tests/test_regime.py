@@ -171,3 +171,18 @@ def test_the_stored_regime_covers_every_shipped_model_on_its_weights():
         assert table[name]["weights_sha256"] == store.entry(name)["files"]["weights.safetensors"], name
         m = table[name]
         assert m["lo"] <= m["value"] <= m["hi"] and m["reached"] == (m["hi"] <= m["threshold"])
+
+
+@pytest.mark.parametrize("name", ["taskdiv-m4-cpu", "retrieval-d2q8-cpu", "kernel-pool-m1-cpu"])
+def test_a_stored_regime_recomputes_to_the_same_numbers(name):
+    """The regime's data come from its own seed: measuring a shipped model again gives its stored row."""
+    from icl_book.experiments import get
+    from icl_book.experiments.regime import measure_artifact
+    from icl_book.store import PACKAGE_STORE, ArtifactStore
+
+    store = ArtifactStore(PACKAGE_STORE)
+    stored = store.results("regime-cpu")["evaluation"]["artifacts"][name]
+    again = measure_artifact(store, name, get("regime").profile("cpu").task)
+    for key in ("value", "lo", "hi", "threshold"):
+        assert again[key] == pytest.approx(stored[key], rel=1e-6, abs=1e-9), key
+    assert again["reached"] == stored["reached"] and again["compute"] == stored["compute"]
