@@ -37,7 +37,7 @@ from icl_book.experiments.spinglass import contrast_ratio_grid
 from common import write_result
 from icl_book.store import cpu_name, git_commit
 from icl_book.models.linear_attention import sample_prompts
-from icl_book.train import step_generator
+from icl_book.seeding import step_generator
 
 # The paper's Fig. 4(a) grid: np.linspace(20, 1000, 50) prompts, np.linspace(2, 100, 50) examples.
 GRID_PS = np.linspace(20, 1000, 50, dtype=int).tolist()

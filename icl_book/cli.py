@@ -26,9 +26,12 @@ from pathlib import Path
 
 from . import claims as claims_mod
 from . import experiments
+from .checkpoints import has_checkpoint
+from .config import ConfigError
+from .seeding import MAX_SEED
 from .store import ArtifactError, ArtifactStore, Busy, NotWritable, shown
 from .sweep import SweepFailed
-from .train import MAX_SEED, ConfigError, Interrupted, has_checkpoint
+from .train import Interrupted
 
 EXIT = {"ok": 0, "verify failed": 1, "bad argument or config": 2, "artifact missing, corrupt or unreadable": 3,
         "training diverged": 4, "disk full or not writable": 5, "run directory busy": 6, "sweep job failed": 7,

@@ -28,8 +28,9 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .checkpoints import has_checkpoint
+from .config import ConfigError
 from .store import ArtifactStore, atomic_write, dump_json, shown
-from .train import ConfigError, has_checkpoint
 
 LAUNCHERS = ("local", "slurm")
 

@@ -1,4 +1,6 @@
-"""The book's one training loop.
+"""The book's one training loop. Beside it: ``config`` (typed fields, overrides, ``ConfigError``),
+``seeding`` (the seed streams), ``checkpoints`` (the checkpoint folders) and ``distributed``
+(data parallel); here, the loop itself, its schedule, and seeds trained side by side.
 
 ``train(model, problem, config, run_dir)`` knows nothing about the model or the task. The
 ``problem`` supplies two things: ``batch(step, batch_size, seed, device)``, a pure function of
@@ -24,37 +26,28 @@ tensor on the device, overwritten in place; problems move the batches they draw 
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import dataclasses
 import json
 import math
-import os
-import re
-import shutil
-import tempfile
 import time
-import types
-import typing
 import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .store import atomic_write, dump_json, file_lock, load_state_tensors, shown, state_tensors, tensors_to_bytes
-from safetensors.torch import load as load_safetensors_bytes
+from .checkpoints import STATE, discard_checkpoints, has_checkpoint, load_checkpoint, save_checkpoint
+from .config import ConfigError, check_types
+from .distributed import barrier, global_mean, shard, world
+from .seeding import DROPOUT_STREAM, MAX_SEED, seed_for
+from .store import file_lock, shown
 
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE_MODES = ("auto", "off", "default", "reduce-overhead", "max-autotune")
-
-
-class ConfigError(ValueError):
-    """A config value of the wrong type or out of range."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -75,45 +68,6 @@ class Paused(Exception):
 
 
 MAX_LR = 1.0  # AdamW diverges far below this; a larger rate is a typo (3e4 for 3e-4)
-MAX_SEED = 2**63 - 1  # a seed is a signed 64-bit integer wherever it goes (torch.manual_seed, SeedSequence)
-
-
-def _fits(value, hint) -> bool:
-    """Whether ``value`` has the annotated type ``hint`` (bool is not an int, an int is a float)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return any(_fits(value, a) for a in args)
-    if hint is type(None):
-        return value is None
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if origin is tuple:
-        if not isinstance(value, tuple):
-            return False
-        if len(args) == 2 and args[1] is Ellipsis:
-            return all(_fits(v, args[0]) for v in value)
-        return len(args) == len(value) and all(_fits(v, a) for v, a in zip(value, args))
-    return isinstance(value, origin or hint)
-
-
-def _type_name(hint) -> str:
-    return getattr(hint, "__name__", None) if isinstance(hint, type) else str(hint).replace("typing.", "")
-
-
-def check_types(config) -> None:
-    """Raise ConfigError unless every field of the dataclass ``config`` has its annotated type
-    (read with ``typing.get_type_hints``, so ``int | None`` and ``bool`` fields work)."""
-    hints = typing.get_type_hints(type(config))
-    for f in fields(config):
-        value = getattr(config, f.name)
-        if not _fits(value, hints[f.name]):
-            raise ConfigError(f"{type(config).__name__}.{f.name} must be {_type_name(hints[f.name])}, got {value!r}")
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 1000            # optimiser steps
@@ -166,43 +120,6 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def with_overrides(config, overrides: dict[str, str]):
-    """Return a copy of a frozen config dataclass with ``{"field": "text value"}`` applied; a
-    dotted name reaches a nested config (``"model.n_layer"`` of a profile). Values are parsed
-    as Python literals (``3e-4``, ``True``, ``(3, 5)``, ``None``, ``"cosine"`` or bare
-    ``cosine``), checked against the field's annotated type, then validated by the dataclass."""
-    hints = typing.get_type_hints(type(config))
-    names = {f.name for f in fields(config)}
-    changes, nested = {}, {}
-    for key, text in overrides.items():
-        head, dot, rest = key.partition(".")
-        if head not in names:
-            raise ConfigError(f"{type(config).__name__} has no field {head!r}; fields: {', '.join(sorted(names))}")
-        if dot:
-            if not dataclasses.is_dataclass(getattr(config, head)):
-                raise ConfigError(f"{type(config).__name__}.{head} has no fields; set it as {head}=VALUE")
-            nested.setdefault(head, {})[rest] = text
-            continue
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = text  # a bare word such as cosine
-        if isinstance(value, list):
-            value = tuple(value)
-        kinds = typing.get_args(hints[head]) or (hints[head],)
-        if type(value) is int and float in kinds and int not in kinds:
-            value = float(value)
-        if not _fits(value, hints[head]):
-            raise ConfigError(f"{type(config).__name__}.{head} must be {_type_name(hints[head])}, got {value!r}")
-        changes[head] = value
-    for head, sub in nested.items():
-        changes[head] = with_overrides(getattr(config, head), sub)
-    try:
-        return dataclasses.replace(config, **changes)
-    except (TypeError, ValueError) as e:  # the dataclass's own checks
-        raise e if isinstance(e, ConfigError) else ConfigError(str(e)) from e
-
-
 def learning_rate(step: int, cfg: TrainConfig) -> float:
     """The learning rate at ``step`` (0-based): linear warm-up, then the chosen decay."""
     if step < cfg.warmup_steps:
@@ -214,20 +131,6 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
     if cfg.schedule == "linear":
         return floor + (cfg.lr - floor) * (1 - progress)
     return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-DATA_STREAM, DROPOUT_STREAM, EVAL_STREAM = 0, 1, 2
-
-
-def seed_for(seed: int, step: int, stream: int = DATA_STREAM) -> int:
-    """A 63-bit seed that depends only on (seed, step, stream): data, dropout and evaluation
-    draw from separate streams, so evaluation prompts never coincide with training ones."""
-    return int(np.random.SeedSequence([seed, step, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
-def step_generator(seed: int, step: int, stream: int = DATA_STREAM) -> torch.Generator:
-    """A CPU torch generator seeded by ``seed_for(seed, step, stream)``."""
-    return torch.Generator().manual_seed(seed_for(seed, step, stream))
 
 
 def to_device(tensor: torch.Tensor, device: str | torch.device) -> torch.Tensor:
@@ -269,91 +172,6 @@ class TrainResult:
     seeds_together: tuple[int, ...] = ()  # the seeds trained side by side with this one (itself included)
 
 
-CHECKPOINT = "checkpoint.safetensors"
-STATE = "checkpoint.json"
-METRICS = "metrics.json"
-_SET = re.compile(r"checkpoint-(\d{8})")
-
-
-def _checkpoints(run_dir: Path) -> list[Path]:
-    """The complete checkpoint folders in ``run_dir``, oldest first (a partial one has a temporary name)."""
-    return sorted(p for p in run_dir.glob("checkpoint-*") if _SET.fullmatch(p.name) and p.is_dir()) \
-        if run_dir.is_dir() else []
-
-
-def _save_checkpoint(run_dir: Path, model, optimizer, step: int, identity: dict, metrics: dict,
-                     pending: list[float]):
-    tensors = {f"model.{k}": v for k, v in state_tensors(model).items()}
-    opt = optimizer.state_dict()
-    for idx, state in opt["state"].items():
-        for key, value in state.items():
-            tensors[f"optim.{idx}.{key}"] = value.detach().to("cpu").reshape(value.shape).contiguous()
-    groups = [{**g, "lr": float(g["lr"])} for g in opt["param_groups"]]  # the lr tensor, as the number it holds
-    state = {"step": step, "identity": identity, "param_groups": groups, "pending_losses": pending}
-    final = run_dir / f"checkpoint-{step:08d}"
-    tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=f".{final.name}.", suffix=".tmp"))
-    try:
-        atomic_write(tmp / CHECKPOINT, tensors_to_bytes(tensors))
-        atomic_write(tmp / STATE, dump_json(state))
-        atomic_write(tmp / METRICS, dump_json(metrics))
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)  # the whole set appears at once
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    for old in _checkpoints(run_dir):
-        if old != final:
-            shutil.rmtree(old)
-
-
-def _expected_log_steps(step: int, cfg: TrainConfig) -> list[int]:
-    return [s for s in range(1, step + 1) if s % cfg.log_every == 0 or s == cfg.steps]
-
-
-def _load_checkpoint(run_dir: Path, model, optimizer, identity: dict,
-                     cfg: TrainConfig) -> tuple[int, dict, list[float]]:
-    where = _checkpoints(run_dir)[-1]
-    state = json.loads((where / STATE).read_text())
-    if state["identity"] != identity:
-        theirs, ours = state["identity"].get("threads"), identity.get("threads")
-        if {**state["identity"], "threads": ours} == identity:
-            raise ConfigError(f"{shown(where)} was trained with {theirs} CPU threads and this run has {ours}: "
-                              f"sums in another order would not reproduce the uninterrupted run; resume with "
-                              f"--threads {theirs}")
-        raise ConfigError(f"{shown(run_dir)} holds a checkpoint of a different run; its config differs from this one. "
-                          f"Start afresh with --fresh, or resume with the same experiment, profile and overrides.")
-    metrics = json.loads((where / METRICS).read_text())
-    logged = [h["step"] for h in metrics["history"]]
-    if state["step"] != int(where.name[len("checkpoint-"):]) or logged != _expected_log_steps(state["step"], cfg):
-        raise ConfigError(f"{shown(where)} is inconsistent (its metrics log {len(logged)} records for step "
-                          f"{state['step']}); start afresh with --fresh")
-    tensors = load_safetensors_bytes((where / CHECKPOINT).read_bytes())
-    load_state_tensors(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(where))
-    opt_state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, idx, name = key.split(".", 2)
-            opt_state.setdefault(int(idx), {})[name] = value
-    optimizer.load_state_dict({"state": opt_state, "param_groups": state["param_groups"]})
-    return state["step"], metrics, state["pending_losses"]
-
-
-def has_checkpoint(run_dir: str | Path) -> int | None:
-    """The step of the last complete checkpoint in ``run_dir``, or None."""
-    sets = _checkpoints(Path(run_dir))
-    return int(sets[-1].name[len("checkpoint-"):]) if sets else None
-
-
-def _discard_checkpoints(run_dir: Path) -> None:
-    for old in _checkpoints(run_dir):
-        shutil.rmtree(old)
-    for leftover in run_dir.glob(".checkpoint-*.tmp"):  # a set a kill left half written
-        shutil.rmtree(leftover, ignore_errors=True)
-    for legacy in (CHECKPOINT, STATE, METRICS):  # the flat layout of earlier versions
-        (run_dir / legacy).unlink(missing_ok=True)
-
-
 def _compile_mode(cfg: TrainConfig, device: torch.device) -> str | None:
     mode = cfg.compile
     if mode == "auto":
@@ -381,47 +199,6 @@ def train(model: torch.nn.Module, problem: Problem, cfg: TrainConfig, run_dir: s
     """
     return train_seeds([model], problem, [cfg], [run_dir], device=device, resume=resume, fresh=fresh,
                        progress=progress, identities=[identity], evaluate=evaluate, stop_after=stop_after)[0]
-
-
-def world() -> tuple[int, int]:
-    """``(rank, world size)`` of this process: ``(0, 1)`` unless ``torch.distributed`` is
-    initialised with several processes (``torchrun --nproc-per-node N``)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _global_mean(x: torch.Tensor) -> torch.Tensor:
-    """The mean of ``x`` over the processes of a data-parallel run (``x`` itself in one process)."""
-    rank, size = world()
-    if size == 1:
-        return x
-    import torch.distributed as dist
-
-    x = x.detach().float().clone()
-    dist.all_reduce(x)
-    return x / size
-
-
-def _barrier() -> None:
-    if world()[1] > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-
-def _shard(batch, rank: int, size: int):
-    """This process's rows of a global batch (every leaf split along its first axis)."""
-    if size == 1:
-        return batch
-    from torch.utils._pytree import tree_map
-
-    def rows(t):
-        n = t.shape[0] // size
-        return t[rank * n:(rank + 1) * n]
-    return tree_map(rows, batch)
 
 
 def can_stack(model: torch.nn.Module) -> str | None:
@@ -516,7 +293,7 @@ def train_seeds(models: list[torch.nn.Module], problem: Problem, cfgs: list[Trai
             raise ConfigError("the seeds' checkpoints are at different steps ("
                               + ", ".join(f"seed {lane.cfg.seed}: {lane.start}" for lane in lanes)
                               + "); resume each seed alone")
-        _barrier()  # every process has read its checkpoint before rank 0 may discard or replace it
+        barrier()  # every process has read its checkpoint before rank 0 may discard or replace it
         for lane in lanes:
             lane.discard_if(fresh and rank == 0)  # every check has passed: only now is an old run given up
         results: list[TrainResult] = []
@@ -556,7 +333,7 @@ class _Lane:
                               + (" (only one in an earlier layout: start afresh with --fresh)" if legacy else
                                  "; run the same command without --resume to start"))
         if resume:
-            start, metrics, pending = _load_checkpoint(run_dir, model, optimizer, identity, cfg)
+            start, metrics, pending = load_checkpoint(run_dir, model, optimizer, identity, cfg)
         elif not fresh and (has_checkpoint(run_dir) is not None or legacy):
             raise ConfigError(f"{shown(run_dir)} already holds a checkpoint at step {has_checkpoint(run_dir) or '?'}: "
                               f"pass resume (--resume) to continue it, or remove it (--fresh) to start again")
@@ -566,7 +343,7 @@ class _Lane:
 
     def discard_if(self, fresh: bool) -> None:
         if fresh:
-            _discard_checkpoints(self.run_dir)
+            discard_checkpoints(self.run_dir)
 
 
 def _clip_and_step(lane: _Lane) -> None:
@@ -701,14 +478,14 @@ def _loop(lanes: list[_Lane], problem: Problem, device: torch.device, progress: 
             for lane in lanes:
                 lane.lr.fill_(lr)  # in place, on the device: no host sync, and nothing new to recompile
             torch.manual_seed(seed_for(lanes[0].cfg.seed, step, DROPOUT_STREAM))  # dropout noise depends on the step only
-            batches = [_shard(problem.batch(step, cfg.batch_size, lane.cfg.seed, device), rank, size)
+            batches = [shard(problem.batch(step, cfg.batch_size, lane.cfg.seed, device), rank, size)
                        for lane in lanes]
             losses = step_fn(batches)
             done = step + 1
             for i, lane in enumerate(lanes):
                 running[i].append(losses[i])
                 if done % cfg.log_every == 0 or done == cfg.steps:
-                    loss = _global_mean(torch.stack(running[i]).float()).mean().item()
+                    loss = global_mean(torch.stack(running[i]).float()).mean().item()
                     running[i].clear()
                     if not math.isfinite(loss):
                         raise diverged(loss, done, lane)
@@ -729,13 +506,13 @@ def _loop(lanes: list[_Lane], problem: Problem, device: torch.device, progress: 
             if (cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == end or pause:
                 for i, lane in enumerate(lanes):
                     lane.metrics["wall_time_s"] = walls[i] + time.perf_counter() - t0
-                    pending = [float(x) for x in _global_mean(torch.stack(running[i]))] if running[i] else []
+                    pending = [float(x) for x in global_mean(torch.stack(running[i]))] if running[i] else []
                     if not all(math.isfinite(x) for x in pending):  # never checkpoint a diverged model
                         raise diverged(next(x for x in pending if not math.isfinite(x)), done, lane)
                     if rank == 0:
-                        _save_checkpoint(lane.run_dir, lane.model, lane.optimizer, done, lane.identity,
+                        save_checkpoint(lane.run_dir, lane.model, lane.optimizer, done, lane.identity,
                                          lane.metrics, pending)
-                _barrier()
+                barrier()
             if pause:
                 raise Paused(done)
     except KeyboardInterrupt:

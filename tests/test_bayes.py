@@ -8,7 +8,7 @@ import torch
 
 from icl_book import bayes
 from icl_book.tasks import LinearRegressionTask, predictions_at_x, to_sequence
-from icl_book.train import step_generator
+from icl_book.seeding import step_generator
 
 
 def test_generator_matches_its_distribution():

@@ -137,7 +137,7 @@ def test_an_interrupt_prints_the_command_that_resumes_this_very_run(tmp_path, ca
 
 def test_fresh_keeps_the_old_checkpoint_until_the_new_run_has_passed_its_checks(tmp_store, tmp_path, capsys,
                                                                                  monkeypatch):
-    from icl_book.train import has_checkpoint
+    from icl_book.checkpoints import has_checkpoint
 
     run = ["--run-dir", str(tmp_path)]
     assert main(SMOKE + run) == 0

@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 
 from icl_book.cli import main
 from icl_book.store import ArtifactStore
-from icl_book.train import has_checkpoint, train
+from icl_book.checkpoints import has_checkpoint
+from icl_book.train import train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ddp_worker import config  # noqa: E402

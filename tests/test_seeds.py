@@ -8,7 +8,9 @@ import torch
 from icl_book import experiments
 from icl_book.cli import main
 from icl_book.store import ArtifactStore
-from icl_book.train import ConfigError, can_stack, has_checkpoint, train, train_seeds
+from icl_book.checkpoints import has_checkpoint
+from icl_book.config import ConfigError
+from icl_book.train import can_stack, train, train_seeds
 
 SEEDS = (0, 1, 2)
 

@@ -18,7 +18,7 @@ from icl_book.train_linear_attention import GradientTrainingConfig, train_linear
 from icl_book.models.linear_attention import (LinearAttentionConfig, MergedLinearAttention,
                                               SeparateLinearAttention, features, prompt_matrix,
                                               sample_prompts)
-from icl_book.train import step_generator
+from icl_book.seeding import step_generator
 
 
 def _gen(seed):
@@ -301,7 +301,7 @@ def test_training_with_weight_decay_reaches_ridge_with_half_the_decay():
 def test_the_results_only_experiment_round_trips_through_the_store(tmp_store, tmp_path):
     from icl_book import experiments
     from icl_book.store import ArtifactError
-    from icl_book.train import ConfigError
+    from icl_book.config import ConfigError
 
     entry = experiments.run("spinglass", "smoke", store=tmp_store, run_root=tmp_path, progress=False)
     assert set(entry["files"]) == {"results.json"} and entry["params"] == 0

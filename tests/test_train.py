@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from icl_book import experiments
-from icl_book.train import ConfigError, TrainConfig, has_checkpoint, learning_rate, train, with_overrides
+from icl_book.checkpoints import has_checkpoint
+from icl_book.config import ConfigError, with_overrides
+from icl_book.train import TrainConfig, learning_rate, train
 
 
 def smoke(steps=40, **train_kw):
@@ -166,10 +168,10 @@ def test_language_model_problem_refuses_bad_blocks():
 def test_a_kill_while_a_checkpoint_is_written_resumes_from_the_last_complete_one(tmp_path, monkeypatch):
     """The kill lands after the weights of step 20 and before the rest of its set: the run
     resumes from step 10 and still ends with the uninterrupted run's weights and full history."""
-    import icl_book.train as train_mod
+    import icl_book.checkpoints as checkpoints_mod
 
     straight = run_smoke(tmp_path, "straight", steps=30)
-    real_write, writes = train_mod.atomic_write, []
+    real_write, writes = checkpoints_mod.atomic_write, []
 
     def killed_mid_set(path, data):
         writes.append(path)
@@ -178,7 +180,7 @@ def test_a_kill_while_a_checkpoint_is_written_resumes_from_the_last_complete_one
             raise SystemExit("killed")
         real_write(path, data)
 
-    monkeypatch.setattr(train_mod, "atomic_write", killed_mid_set)
+    monkeypatch.setattr(checkpoints_mod, "atomic_write", killed_mid_set)
     with pytest.raises(SystemExit):
         run_smoke(tmp_path, "killed", steps=30)
     monkeypatch.undo()

@@ -14,7 +14,9 @@ import dataclasses
 from pathlib import Path
 
 from ..store import ArtifactStore, git_commit
-from ..train import ConfigError, train_seeds, with_overrides, world
+from ..config import ConfigError, with_overrides
+from ..distributed import world
+from ..train import train_seeds
 from .base import PROFILES, Experiment, LanguageModelProblem, Profile, model_kind, provenance, run_computation
 from .ginc import GINC_EXPERIMENTS
 from .retrieval import RETRIEVAL_EXPERIMENTS

@@ -8,7 +8,9 @@ from typing import Any, Callable
 import torch
 
 from ..models import MODEL_CONFIGS, LSTMConfig, TransformerConfig, build_model
-from ..train import ConfigError, TrainConfig, step_generator, to_device
+from ..config import ConfigError
+from ..seeding import step_generator
+from ..train import TrainConfig, to_device
 
 PROFILES = ("smoke", "cpu", "paper")
 

@@ -19,7 +19,8 @@ import torch
 
 from ..models import TransformerConfig
 from ..tasks.classification import ClassificationPrompts, ClassificationTask
-from ..train import EVAL_STREAM, TrainConfig, seed_for, to_device
+from ..seeding import EVAL_STREAM, seed_for
+from ..train import TrainConfig, to_device
 from .base import Experiment, Profile
 
 MONITOR_PROMPTS = 512     # held-out prompts for the accuracy curve during training

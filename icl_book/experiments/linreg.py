@@ -8,7 +8,8 @@ from .. import bayes
 from ..models import TransformerConfig, batched
 from ..stats import mean_and_interval
 from ..tasks import LinearRegressionTask, predictions_at_x
-from ..train import EVAL_STREAM, TrainConfig, step_generator, to_device
+from ..seeding import EVAL_STREAM, step_generator
+from ..train import TrainConfig, to_device
 from .base import Experiment, Profile
 
 

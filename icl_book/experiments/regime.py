@@ -90,7 +90,7 @@ def _kernel_lm(model, results: dict, s: RegimeSettings) -> tuple[dict, dict]:
 def _retrieval(model, results: dict, s: RegimeSettings) -> tuple[dict, dict]:
     from ..bayes.retrieval import posterior, subset_predictive
     from ..tasks.retrieval import RetrievalTask
-    from ..train import EVAL_STREAM, seed_for
+    from ..seeding import EVAL_STREAM, seed_for
     from .retrieval import query_logits
 
     task = RetrievalTask(**results["task"])
@@ -106,7 +106,7 @@ def _retrieval(model, results: dict, s: RegimeSettings) -> tuple[dict, dict]:
 def _regression_errors(model, results: dict, s: RegimeSettings, bayes_predictor):
     from ..bayes import incontext_predictions
     from ..tasks import LinearRegressionTask
-    from ..train import EVAL_STREAM, step_generator
+    from ..seeding import EVAL_STREAM, step_generator
     from .linreg import model_predictions
 
     task = LinearRegressionTask(**results["task"])

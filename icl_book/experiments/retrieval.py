@@ -27,7 +27,8 @@ from ..models import TransformerConfig, batched
 from ..stats import mean_and_interval
 from ..tasks import LinearRegressionTask
 from ..tasks.retrieval import RetrievalPrompts, RetrievalTask
-from ..train import EVAL_STREAM, TrainConfig, seed_for, to_device
+from ..seeding import EVAL_STREAM, seed_for
+from ..train import TrainConfig, to_device
 from .base import Experiment, Profile
 from .linreg import (GARG_PAPER_TRAIN, RegressionProblem, eval_prompts, model_errors, regression_cpu_train,
                      regression_profiles, summarise)

@@ -35,7 +35,8 @@ from ..analysis.spinglass import (contrast_ratio, expected_test_error, gram_pred
 from ..bayes.spinglass import (boltzmann_gaussian, message_passing, message_passing_as_published, nested_ridge_means,
                                spin_glass_of, spin_glass_of_gram)
 from ..models.linear_attention import gram_stats, sample_prompts, sampled_gram_stats
-from ..train import EVAL_STREAM, step_generator, to_device
+from ..seeding import EVAL_STREAM, step_generator
+from ..train import to_device
 from ..train_linear_attention import GradientTrainingConfig, train_linear_attention, train_repeats
 from .base import Experiment, Profile
 
