@@ -316,6 +316,7 @@ def _claims(as_json: bool, store: ArtifactStore) -> int:
     for c in card:
         ours = "—" if c.ours is None else f"{c.ours:.3g}"
         print(f"{c.id:<26} {c.profile:<6} {c.verdict:<15} ours {ours:<8} paper: {c.paper}")
+    print(f"{len(card)} claims: " + ", ".join(f"{n} {v}" for v, n in claims_mod.tally(card).items()))
     return 0
 
 

@@ -84,6 +84,18 @@ def test_claims_json_lists_chapter_0(tmp_store):
                for c in card.values())
 
 
+def test_the_claims_table_ends_with_its_tally(tmp_store, capsys):
+    from icl_book.store import PACKAGE_STORE, ArtifactStore
+
+    for name in ("linreg-cpu", "regime-cpu"):
+        tmp_store.copy_from(ArtifactStore(PACKAGE_STORE), name)
+    assert main(["claims"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    counts = {v: sum(f" {v} " in line for line in lines[:-1]) for v in ("reproduced", "not run")}
+    assert lines[-1].startswith(f"{len(lines) - 1} claims: ")
+    assert f"{counts['not run']} not run" in lines[-1] and counts["reproduced"] >= 1
+
+
 def test_train_smoke_end_to_end_through_the_cli(tmp_store, tmp_path, capsys):
     assert main(["train", "linreg", "--profile", "smoke", "--quiet", "--run-dir", str(tmp_path),
                  "--set", "steps=20", "--set", "warmup_steps=2"]) == 0
