@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from icl_book.store import atomic_write, dump_json
+from icl_book.files import atomic_write, dump_json
 
 
 def median_time(fn, repeats: int, warmup: bool = True) -> float:

@@ -15,7 +15,8 @@ from pathlib import Path
 from safetensors.torch import load as load_safetensors_bytes
 
 from .config import ConfigError
-from .store import atomic_write, dump_json, load_state_tensors, shown, state_tensors, tensors_to_bytes
+from .files import atomic_write, dump_json, shown
+from .store import load_state_tensors, state_tensors, tensors_to_bytes
 
 
 CHECKPOINT = "checkpoint.safetensors"

@@ -28,8 +28,9 @@ from . import claims as claims_mod
 from . import experiments
 from .checkpoints import has_checkpoint
 from .config import ConfigError
+from .files import Busy, shown
 from .seeding import MAX_SEED
-from .store import ArtifactError, ArtifactStore, Busy, NotWritable, shown
+from .store import ArtifactError, ArtifactStore, NotWritable
 from .sweep import SweepFailed
 from .train import Interrupted
 

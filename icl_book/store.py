@@ -34,15 +34,14 @@ import json
 import os
 import platform
 import re
-import signal
 import subprocess
 import tempfile
-import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from safetensors.torch import load as load_safetensors_bytes
+
+from .files import atomic_write, deferred_interrupts, dump_json, file_lock, sha256, shown, stage
 from safetensors.torch import save as save_safetensors_bytes
 
 PACKAGE_STORE = Path(__file__).resolve().parent / "artifacts"   # the shipped data; this module is the code
@@ -61,96 +60,12 @@ class ArtifactMissing(ArtifactError):
     """The store has no entry of that name: never trained here (as opposed to damaged)."""
 
 
-class Busy(RuntimeError):
-    """Another process holds the lock of a run directory."""
-
-
 class NotWritable(OSError):
     """A store or run directory that cannot take files, found before any training starts."""
 
 
-def shown(path: str | Path) -> str:
-    """``path`` as a user at the current directory (the repository root) can type it."""
-    path = Path(path)
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError):  # outside the current directory, or no current directory
-        return str(path)
-
-
 def store_root() -> Path:
     return Path(os.environ.get("ICL_BOOK_ARTIFACTS", PACKAGE_STORE))
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _stage(path: Path, data: bytes | str) -> Path:
-    """Write ``data`` to a temporary file beside ``path`` (flushed to disk) and return its name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; artifacts are for everyone
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
-
-
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write through a temporary file and rename, so a crash never leaves half a file."""
-    path = Path(path)
-    os.replace(_stage(path, data), path)
-
-
-@contextmanager
-def deferred_interrupts():
-    """Hold Ctrl-C and SIGTERM until the block ends (a few renames must happen together)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    old = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-        if caught:
-            signal.raise_signal(caught[0])
-
-
-@contextmanager
-def file_lock(path: Path, *, wait: bool = True, busy: str = ""):
-    """Hold an exclusive ``flock`` on ``path`` (created if need be). ``wait=False``: raise ``Busy``
-    with the message ``busy`` when another process holds it."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            raise Busy(busy or f"another process holds {shown(path)}") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def dump_json(obj) -> str:
-    return json.dumps(obj, indent=1, sort_keys=True) + "\n"
 
 
 # ---- tensors <-> bytes (tied weights are stored once) --------------------------------------
@@ -453,8 +368,8 @@ class ArtifactStore:
             journaled = False
             try:
                 for filename, data in files.items():
-                    staged.append((_stage(folder / filename, data), folder / filename))
-                staged.append((_stage(self.manifest_path, dump_json(manifest)), self.manifest_path))
+                    staged.append((stage(folder / filename, data), folder / filename))
+                staged.append((stage(self.manifest_path, dump_json(manifest)), self.manifest_path))
                 journal = {"journal": JOURNAL_KIND,
                            "renames": [[p.relative_to(self.root).as_posix() for p in pair] for pair in staged]}
                 with deferred_interrupts():

@@ -30,7 +30,8 @@ from pathlib import Path
 
 from .checkpoints import has_checkpoint
 from .config import ConfigError
-from .store import ArtifactStore, atomic_write, dump_json, shown
+from .files import atomic_write, dump_json, shown
+from .store import ArtifactStore
 
 LAUNCHERS = ("local", "slurm")
 

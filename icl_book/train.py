@@ -42,8 +42,8 @@ from tqdm.auto import tqdm
 from .checkpoints import STATE, discard_checkpoints, has_checkpoint, load_checkpoint, save_checkpoint
 from .config import ConfigError, check_types
 from .distributed import barrier, global_mean, shard, world
+from .files import file_lock, shown
 from .seeding import DROPOUT_STREAM, MAX_SEED, seed_for
-from .store import file_lock, shown
 
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "fp32", "bf16")

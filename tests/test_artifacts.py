@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from icl_book.store import ArtifactError, ArtifactStore, atomic_write
+from icl_book.files import atomic_write
+from icl_book.store import ArtifactError, ArtifactStore
 from icl_book.models import Transformer, TransformerConfig
 
 ROOT = Path(__file__).resolve().parents[1]

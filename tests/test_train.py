@@ -219,7 +219,7 @@ def test_a_second_process_training_into_the_same_run_directory_is_refused(tmp_pa
     import subprocess
     import sys
 
-    from icl_book.store import Busy
+    from icl_book.files import Busy
 
     run_dir = tmp_path / "busy"
     run_dir.mkdir()
