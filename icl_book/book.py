@@ -79,7 +79,8 @@ def prose(markdown: str):
             name, body = parts[i - 2], parts[i - 1]
             display(GLUED[name] if name in GLUED else Markdown(f"⟨figure {name}: computed further down⟩"))
             caption = "\n".join(line for line in body.splitlines() if not line.startswith(":")).strip()
-            text = f"*Figure.* {caption}\n\n{text}".strip()
+            numbered = re.search(r"^:number:[ \t]*(.+)$", body, re.M)   # the book's number, from the notebook tool
+            text = f"*{numbered[1].strip() if numbered else 'Figure'}.* {caption}\n\n{text}".strip()
         if not text:
             continue
         handle = display(Markdown(_filled(text)), display_id=True)

@@ -44,6 +44,85 @@ def test_no_markdown_cell_of_a_colab_notebook_shows_a_raw_glue_role(md):
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_colab_shows_no_raw_myst(md):
+    """Colab renders Markdown and MathJax only: no role, directive fence, colon fence or label line
+    may reach a Markdown cell, nor a paragraph a prose cell shows (its glue roles and glued figures
+    are prose's to fill in)."""
+    committed = nbformat.read(md.with_suffix(".ipynb"), as_version=4)
+    raw = []
+    for c in committed.cells:
+        if c.cell_type == "markdown" or "prose(" in c.source:
+            text = GLUE_ROLE.sub("", GLUE_FIGURE.sub("", c.source))
+            raw += [m.group(0) for m in colab.RAW_MYST.finditer(text)]
+    assert not raw, f"{md.stem}: raw MyST on Colab: {raw[:10]}"
+
+
+def test_every_myst_construct_becomes_plain_markdown():
+    page = colab.Page.of(SAMPLE, chapters=ROOT / "chapters", bib=ROOT / "references.bib")
+    text = colab.plain(SAMPLE, page)
+    assert not colab.RAW_MYST.search(GLUE_ROLE.sub("", GLUE_FIGURE.sub("", text))), text
+    for shown in ["As Fig. 2 shows", "and Table 1 lists", "equation (1)", r"\tag{1} $$",
+                  "([Xie et al., 2022](https://arxiv.org/abs/2111.02080))", "[Garg et al. (2022)]",
+                  "[Reproducing this book](appendix_reproducing.ipynb)", "see Model choice",
+                  "> **Beware**\n>\n> Text inside.", "**Exercise 1.**", "**Table 1.** Numbers.",
+                  "<details><summary><b>Solution to Exercise 1</b></summary>", "the answer\n\n</details>",
+                  ":number: Fig. 1", ":number: Fig. 2"]:
+        assert shown in text, (shown, text)
+    assert "(sec-x)=" not in text and "{exercise-end}" not in text
+
+
+SAMPLE = """(sec-x)=
+## Model choice
+
+```{glue:figure} fig-a
+:name: fig-a
+
+First.
+```
+
+```{glue:figure} fig-b
+:name: fig-b
+
+Second, {glue:text}`value:.2f`.
+```
+
+$$
+y = x
+$$ (eq-y)
+
+As {numref}`fig-b` shows, and {numref}`tab-n` lists, equation {eq}`eq-y` holds {cite}`xie2022explanation`;
+{cite:t}`garg2022what` said so; {doc}`appendix_reproducing` has more; see {ref}`sec-x`.
+
+:::{admonition} Beware
+:class: warning
+Text inside.
+:::
+
+```{table} Numbers.
+:name: tab-n
+
+| a | b |
+|---|---|
+| 1 | 2 |
+```
+
+```{exercise-start}
+:label: ex-a
+```
+Do it.
+```{exercise-end}
+```
+
+```{solution-start} ex-a
+:class: dropdown
+```
+the answer
+```{solution-end}
+```
+"""
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
 def test_first_code_cell_installs_the_package_for_colab(md):
     first = next(c for c in jupytext.read(md).cells if c.cell_type == "code")
     assert "pip" in first.source and "icl-book @ git+https://github.com/" in first.source
@@ -94,4 +173,4 @@ def test_a_glued_figure_shows_once_with_its_caption_in_the_book_and_on_colab(tmp
     shown = next(c for c in nb.cells if "prose(" in c.source).outputs
     kinds = [next(k for k in ("image/png", "text/markdown") if k in o["data"]) for o in shown]
     assert kinds == ["image/png", "text/markdown"]
-    assert shown[1]["data"]["text/markdown"].startswith("*Figure.* A line of slope 1.0.")
+    assert shown[1]["data"]["text/markdown"].startswith("*Fig. 1.* A line of slope 1.0.")
