@@ -138,11 +138,6 @@ _SMOKE_TRAIN = TrainConfig(steps=300, batch_size=64, lr=3e-3, warmup_steps=30, s
 # prior it left the counting plateau only from step 1,300 and was still rising at 2,400 (0.83).
 _CPU_TRAIN = TrainConfig(steps=2400, batch_size=128, lr=3e-3, warmup_steps=100, schedule="cosine",
                          log_every=50, eval_every=100, checkpoint_every=500)
-# The proportional prior's model was still rising when its 2,400 steps ended (held-out accuracy
-# +0.065 over the last quarter, interval 0.035 to 0.096, against a regime threshold of 0.02:
-# regime-cpu): the lever its own curve names is steps, so 6,000 of them on the same recipe, the
-# cosine stretched to match (about an hour on one core).
-_CPU_TRAIN_LONG = dataclasses.replace(_CPU_TRAIN, steps=6000)
 _PAPER_TRAIN = TrainConfig(steps=20_000, batch_size=512, lr=1e-3, warmup_steps=500, log_every=200,
                            eval_every=500, checkpoint_every=2000)
 
@@ -150,10 +145,9 @@ _PAPER_TRAIN = TrainConfig(steps=20_000, batch_size=512, lr=1e-3, warmup_steps=5
 def _profiles(prior: str) -> dict[str, Profile]:
     task = ClassificationTask(prior=prior)
     smoke = dataclasses.replace(SMOKE_TASK, prior=prior)
-    cpu_train = _CPU_TRAIN_LONG if prior == "proportional" else _CPU_TRAIN
     return {
         "smoke": Profile(smoke, _model(smoke, n_layer=2, n_head=4, d_model=64), _SMOKE_TRAIN, eval_prompts=400),
-        "cpu": Profile(task, _model(task, n_layer=3, n_head=4, d_model=128), cpu_train, eval_prompts=2000,
+        "cpu": Profile(task, _model(task, n_layer=3, n_head=4, d_model=128), _CPU_TRAIN, eval_prompts=2000,
                        note="the book's synthetic stand-in for the paper's LLM prompts: a 3-layer, 4-head, "
                             "128-wide pre-LN decoder with rotary positions trained from scratch"),
         "paper": Profile(task, _model(task, n_layer=4, n_head=8, d_model=256), _PAPER_TRAIN, eval_prompts=5000,
