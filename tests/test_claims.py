@@ -89,9 +89,13 @@ def test_every_cited_paper_is_in_the_bibliography():
 
 def test_markdown_table_lists_a_chapters_claims_only(tmp_store):
     table = claims.markdown_table("ch0", tmp_store, with_ids=True)
-    assert table.splitlines()[0] == "| claim | profile | ours | paper | verdict |"
+    assert table.splitlines()[0] == "| claim | verdict | ours | the paper | at paper scale |"
     assert "ch0.follows-bayes" in table and "ginc." not in table
-    assert table.count("**not run**") == len(claims.scorecard(tmp_store, "ch0"))
+    card = claims.scorecard(tmp_store, "ch0")
+    assert table.count("**not run**") == len(card)        # every claim once: a cpu row or its paper cell
+    # one row per claim: a cpu claim and its paper twin share a row
+    assert len(table.splitlines()) - 2 == len(claims.paired(card)) < len(card)
+    assert "`ch0.error-at-2d`" in table and "`ch0.error-at-2d.cpu`" not in table
 
 
 def test_markdown_table_rows_keep_five_columns_when_a_statement_holds_a_pipe(tmp_store):

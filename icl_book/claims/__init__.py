@@ -225,16 +225,36 @@ def scorecard(store: ArtifactStore | None = None, chapter: str | None = None) ->
 
 
 def markdown_table(chapter: str | None = None, store: ArtifactStore | None = None, with_ids: bool = False) -> str:
-    """The scorecard (or one chapter's part of it) as a Markdown table, as the book shows it."""
+    """The scorecard (or one chapter's part of it) as a Markdown table, as the book shows it: one
+    row per claim, its verdict beside its text (so the verdict stays in view in a narrow column),
+    our cpu value, the paper's, and the paper-scale (GPU) run of the same claim beside them rather
+    than in a row of its own."""
     def cell(text) -> str:
         return str(text).replace("|", "\\|")          # a "|" in a statement (1/|C_n|) is not a column
 
-    rows = ["| claim | profile | ours | paper | verdict |", "|---|---|---|---|---|"]
-    for c in scorecard(store, chapter):
-        ours = "—" if c.ours is None else f"{c.ours:.3g}"
-        claim = f"{cell(c.statement)}<br><small>`{c.id}`</small>" if with_ids else cell(c.statement)
-        rows.append(f"| {claim} | {c.profile} | {ours} | {cell(c.paper)} | {verdict_cell(c)} |")
+    def value(c: Claim) -> str:
+        return "—" if c.ours is None else f"{c.ours:.3g}"
+
+    rows = ["| claim | verdict | ours | the paper | at paper scale |", "|---|---|---|---|---|"]
+    for base, by_profile in paired(scorecard(store, chapter)).items():
+        first = next(iter(by_profile.values()))
+        main = by_profile.get("cpu", first)
+        gpu = by_profile.get("paper") if main.profile != "paper" else None
+        claim = f"{cell(main.statement)}<br><small>`{base}`</small>" if with_ids else cell(main.statement)
+        at_scale = "—" if gpu is None else (verdict_cell(gpu) if gpu.verdict == "not run" else
+                                            f"{value(gpu)}: {verdict_cell(gpu)}")
+        rows.append(f"| {claim} | {verdict_cell(main)} | {value(main)} | {cell(main.paper)} | {at_scale} |")
     return "\n".join(rows)
+
+
+def paired(card: list[Claim]) -> dict[str, dict[str, Claim]]:
+    """Claims grouped by what they claim: ``x.cpu`` and its twin ``x.paper`` under ``x``, in card order."""
+    out: dict[str, dict[str, Claim]] = {}
+    for c in card:
+        suffix = f".{c.profile}"
+        base = c.id[: -len(suffix)] if c.id.endswith(suffix) else c.id
+        out.setdefault(base, {})[c.profile] = c
+    return out
 
 
 def verdict_cell(c: Claim) -> str:
