@@ -5,15 +5,20 @@ from __future__ import annotations
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 
+# The book's colours, by name: the chapters draw with these, never with colours of their own.
+COLOURS = {"blue": "#1f4e9c", "orange": "#d95f02", "green": "#1b9e77", "grey": "#999999", "purple": "#7b3294",
+           "amber": "#e08214", "violet": "#7570b3", "pink": "#e7298a", "mustard": "#e6ab02", "olive": "#66a61e",
+           "red": "#d73027", "pale blue": "#9ecae1", "teal": "#41b6c4", "sea blue": "#2c7fb8", "black": "#000000"}
+
 PREDICTORS = {
     # key: (display name, colour, line style)
-    "transformer": ("Transformer", "#1f4e9c", "-"),
-    "lstm": ("LSTM", "#7b3294", "-"),
-    "bayes": ("Bayes-optimal", "#000000", "--"),
-    "least_squares": ("Least squares", "#d95f02", ":"),
-    "nearest_neighbours": ("3-nearest neighbours", "#1b9e77", "-."),
-    "averaging": ("Averaging", "#e7298a", "-."),
-    "prior_mean": ("Prior mean (no context)", "#999999", "--"),
+    "transformer": ("Transformer", COLOURS["blue"], "-"),
+    "lstm": ("LSTM", COLOURS["purple"], "-"),
+    "bayes": ("Bayes-optimal", COLOURS["black"], "--"),
+    "least_squares": ("Least squares", COLOURS["orange"], ":"),
+    "nearest_neighbours": ("3-nearest neighbours", COLOURS["green"], "-."),
+    "averaging": ("Averaging", COLOURS["pink"], "-."),
+    "prior_mean": ("Prior mean (no context)", COLOURS["grey"], "--"),
 }
 
 

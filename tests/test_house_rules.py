@@ -1,4 +1,4 @@
-"""The house rules a reader sees: every figure captioned and referable, no provenance in the
+"""The house rules a reader sees: every figure captioned and referable, one palette, no provenance in the
 chapters' results (it belongs to the appendix's artifact table)."""
 
 import re
@@ -31,3 +31,19 @@ def test_no_provenance_in_a_chapters_prose(chapter):
     prose = CELL.sub("", chapter.read_text())
     found = re.findall(r"[^.\n]*\b(?:threads?|other jobs?|loaded (?:core|machine))\b[^.\n]*", prose, re.I)
     assert not found, f"{chapter.name}: provenance belongs in the appendix: {found}"
+
+
+HEX_COLOUR = re.compile(r"#[0-9a-fA-F]{6}\b")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_chapters_draw_with_the_books_palette(chapter):
+    """One palette (icl_book.plotting.COLOURS and the predictors' styles): a colour typed into a
+    chapter drifts from the others and from the legend a reader has learnt."""
+    typed = HEX_COLOUR.findall(chapter.read_text())
+    assert not typed, f"{chapter.name}: colours typed instead of taken from icl_book.plotting.COLOURS: {typed}"
+
+
+def test_the_palette_rule_finds_a_typed_colour():
+    assert HEX_COLOUR.findall('ax.plot(x, y, color="#1f4e9c")') == ["#1f4e9c"]
+    assert not HEX_COLOUR.findall('ax.plot(x, y, color=COLOURS["blue"])')
