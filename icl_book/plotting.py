@@ -30,6 +30,18 @@ def use_book_style() -> None:
     })
 
 
+def image(ax: plt.Axes, data, **kwargs):
+    """``ax.imshow(data, **kwargs)`` for a heat map: no grid lines over the cells (the book's style
+    grids every other axes), and integer ticks, since a heat map's rows and columns are indices."""
+    from matplotlib.ticker import MaxNLocator
+
+    shown = ax.imshow(data, **kwargs)
+    ax.grid(False)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    return shown
+
+
 def style(key: str) -> dict:
     name, colour, ls = PREDICTORS.get(key, (key, None, "-"))
     return {"label": name, "color": colour, "linestyle": ls}

@@ -47,3 +47,11 @@ def test_chapters_draw_with_the_books_palette(chapter):
 def test_the_palette_rule_finds_a_typed_colour():
     assert HEX_COLOUR.findall('ax.plot(x, y, color="#1f4e9c")') == ["#1f4e9c"]
     assert not HEX_COLOUR.findall('ax.plot(x, y, color=COLOURS["blue"])')
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_heat_maps_go_through_the_books_image(chapter):
+    """``icl_book.plotting.image`` draws a heat map without grid lines over its cells and with integer
+    ticks; a bare ``imshow`` under the book's gridded style draws both wrong."""
+    bare = re.findall(r"[^\n]*\.imshow\([^\n]*", "\n".join(CELL.findall(chapter.read_text())))
+    assert not bare, f"{chapter.name}: use icl_book.plotting.image for heat maps: {bare}"
