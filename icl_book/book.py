@@ -86,3 +86,32 @@ def prose(markdown: str):
         handle = display(Markdown(_filled(text)), display_id=True)
         if any(m.group(1) not in GLUED for m in GLUE_ROLE.finditer(text)):
             _PENDING.append((handle, text))
+
+
+def _compact(value) -> str:
+    """A setting as a reader wants it: short lists whole, long ones by their ends and length."""
+    if isinstance(value, (list, tuple)):
+        items = [_compact(v) for v in value]
+        return ", ".join(items) if len(items) <= 6 else f"{', '.join(items[:3])}, …, {items[-1]} ({len(items)} values)"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def settings_table(settings: dict, groups: dict[str, str]):
+    """A stored configuration as a short Markdown table instead of its raw dictionary: one row per
+    group of settings (keys that start with a prefix in ``groups``, whose value names the row),
+    and one row for the rest."""
+    from IPython.display import Markdown
+
+    rows, rest = {title: [] for title in groups.values()}, []
+    for key, value in settings.items():
+        prefix = next((p for p in sorted(groups, key=len, reverse=True) if key.startswith(p + "_")), None)
+        name = key[len(prefix) + 1:] if prefix else key
+        (rows[groups[prefix]] if prefix else rest).append(f"{name.replace('_', ' ')} = {_compact(value)}")
+    lines = ["| experiment | settings |", "|---|---|"]
+    lines += [f"| {title} | {'; '.join(items)} |" for title, items in rows.items() if items]
+    if rest:
+        lines.append(f"| every experiment | {'; '.join(rest)} |")
+    return Markdown("\n".join(lines))
+
