@@ -94,3 +94,27 @@ def test_relative_imports_are_resolved():
     """``from ..tasks.ginc import X`` in icl_book/bayes/hmm.py names icl_book.tasks.ginc."""
     assert "icl_book.tasks.ginc" in _imports(PACKAGE / "bayes" / "hmm.py")
     assert {"icl_book.claims.ch0", "icl_book.papers"} <= _imports(PACKAGE / "claims" / "__init__.py")
+
+
+def _modules_defined(path: Path) -> list[str]:
+    """Classes in ``path`` that subclass ``nn.Module`` (written ``nn.Module`` or ``torch.nn.Module``)."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ClassDef):
+            bases = [ast.unparse(b) for b in node.bases]
+            if any(b in ("nn.Module", "torch.nn.Module", "Module") for b in bases):
+                out.append(node.name)
+    return out
+
+
+def test_every_nn_module_lives_in_models():
+    """models/ holds every nn.Module, so a reader looking for a network finds it there."""
+    stray = {str(p.relative_to(PACKAGE)): names for p in PACKAGE.rglob("*.py")
+             if p.relative_to(PACKAGE).parts[0] != "models" and (names := _modules_defined(p))}
+    assert not stray, f"nn.Module subclasses outside icl_book/models/: {stray}"
+
+
+def test_the_module_rule_finds_a_planted_network(tmp_path):
+    planted = tmp_path / "planted.py"
+    planted.write_text("import torch\nclass Probe(torch.nn.Module):\n    pass\nclass Plain:\n    pass\n")
+    assert _modules_defined(planted) == ["Probe"]

@@ -34,7 +34,7 @@ from ..analysis.spinglass import (contrast_ratio, expected_test_error, gram_pred
                                   zero_mode_fraction)
 from ..bayes.spinglass import (boltzmann_gaussian, message_passing, message_passing_as_published, nested_ridge_means,
                                spin_glass_of, spin_glass_of_gram)
-from ..models.linear_attention import gram_stats, sample_prompts, sampled_gram_stats
+from ..models.linear_attention import SoftmaxAttentionRegressor, gram_stats, sample_prompts, sampled_gram_stats
 from ..seeding import EVAL_STREAM, step_generator
 from ..train import to_device
 from ..train_linear_attention import GradientTrainingConfig, train_linear_attention, train_repeats
@@ -366,23 +366,6 @@ SPINGLASS = Experiment("spinglass", "spinglass",
 
 
 # ---- softmax attention and a transformer against linear attention (the paper's Fig. S8) ------
-
-class SoftmaxAttentionRegressor(torch.nn.Module):
-    """The linear-attention model with a softmax over keys: ``y_hat = gamma sum_i y_i a_i`` with
-    ``a = softmax_i(z_i^T W z_q)`` over the ``N + 1`` columns of the prompt (the query's label is
-    0), ``W [D + 1, D + 1]`` merged key-query weights and ``gamma`` a learned output scale (a
-    convex combination of labels alone cannot reach their scale). Reads tokens ``[B, N + 1, D + 1]``."""
-
-    def __init__(self, d: int):
-        super().__init__()
-        self.W = torch.nn.Parameter(torch.randn(d + 1, d + 1) / math.sqrt(d + 1))
-        self.gamma = torch.nn.Parameter(torch.ones(()))
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        scores = tokens @ (self.W @ tokens[:, -1, :, None])                 # [B, N + 1, 1]
-        a = scores.squeeze(-1).softmax(dim=1)
-        return self.gamma * (a * tokens[:, :, -1]).sum(1)                   # [B]
-
 
 class FixedPromptsProblem:
     """Minibatches from a fixed set of prompts ``tokens [P, N + 1, D + 1]`` (the columns of

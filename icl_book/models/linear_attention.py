@@ -23,6 +23,9 @@ the output: those ``D + 1`` weights are the "zero modes" of the chapter.
 Labels are noise free, ``y = w . x / sqrt(D)`` with ``w ~ N(0, I_D)`` and ``x ~ N(0, I_D)``,
 and every prompt of a pretraining set has its own task ``w``: the number of prompts ``P`` is
 the task diversity.
+
+``SoftmaxAttentionRegressor`` is the same layer with a softmax over the keys, the paper's
+comparison architecture (its Fig. S8).
 """
 
 from __future__ import annotations
@@ -287,3 +290,20 @@ def sampled_gram_stats(n_prompts: int, d: int, n_context: int, generators: list[
             s, y = p.features(), p.y_query
             G[r].addmm_(s.T, s); b[r].addmv_(s.T, y); c[r] += y @ y
     return GramStats(G / n_prompts, b / n_prompts, c / n_prompts, n_prompts)
+
+
+class SoftmaxAttentionRegressor(torch.nn.Module):
+    """The linear-attention model with a softmax over keys: ``y_hat = gamma sum_i y_i a_i`` with
+    ``a = softmax_i(z_i^T W z_q)`` over the ``N + 1`` columns of the prompt (the query's label is
+    0), ``W [D + 1, D + 1]`` merged key-query weights and ``gamma`` a learned output scale (a
+    convex combination of labels alone cannot reach their scale). Reads tokens ``[B, N + 1, D + 1]``."""
+
+    def __init__(self, d: int):
+        super().__init__()
+        self.W = torch.nn.Parameter(torch.randn(d + 1, d + 1) / math.sqrt(d + 1))
+        self.gamma = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        scores = tokens @ (self.W @ tokens[:, -1, :, None])                 # [B, N + 1, 1]
+        a = scores.squeeze(-1).softmax(dim=1)
+        return self.gamma * (a * tokens[:, :, -1]).sum(1)                   # [B]
