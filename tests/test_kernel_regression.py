@@ -177,6 +177,7 @@ def test_bad_inputs_fail_with_one_line(family):
 # ---- the hand-built kernel-regression transformer and the analyses --------------------------------
 
 from icl_book.analysis import kernel_regression as ka  # noqa: E402
+from icl_book.analysis.model_reader import book_reader, read_model  # noqa: E402
 from icl_book.models.constructions import kernel_inputs, kernel_regression_transformer  # noqa: E402
 from icl_book.models.constructions.kernel_regression import KERNEL_HEAD  # noqa: E402
 
@@ -192,7 +193,7 @@ def planted(family):
     model = kernel_regression_transformer(sigma_inv, family.n_tokens, n_ctx=13, beta=0.5)
     inputs = kernel_inputs(phi_x, labels, phi_t, family.n_tokens)
     return dict(phi_x=phi_x, phi_t=phi_t, labels=labels, sigma_inv=sigma_inv, model=model, inputs=inputs,
-                reading=ka.read_model(model, inputs, keep_kv=True))
+                reading=read_model(model, inputs, keep_kv=True))
 
 
 def test_hand_built_transformer_is_the_kernel_estimator(planted, family):
@@ -289,7 +290,7 @@ def test_analysis_pipeline_and_controls_on_a_smoke_model(tmp_path):
     hmm = GINCConfig(**results["task"]["hmm"])
     pr = make_prompts(build_hmms(hmm), 3, 8, 60, seed=3)
     bayes = _exact_predictions(results["task"], pr.tokens, 3, 8)
-    r = ka.analyse_prompts(ka.book_reader(model), pr.tokens, pr.labels, bayes, 3, 8, hmm.model_vocab_size, 40)
+    r = ka.analyse_prompts(book_reader(model), pr.tokens, pr.labels, bayes, 3, 8, hmm.model_vocab_size, 40)
     assert r["bayes_accuracy"] == pytest.approx(np.mean(bayes == pr.labels))
     assert np.array(r["probe_values_label"]).shape == (2, 2, 5)
     assert 0 <= r["best_head"]["agreement"] <= 1 and len(r["layer_best"]) == 2

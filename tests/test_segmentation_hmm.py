@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from icl_book.analysis import kernel_regression as ka
+from icl_book.analysis.model_reader import read_model
 from icl_book.tasks import GINCConfig, build_hmms, make_prompts
 from icl_book.tasks.ginc import DELIMITER_ID
 
@@ -125,7 +126,7 @@ def test_segmentation_controls_on_a_smoke_model(tmp_path):
     assert set(r["modes"]) == set(ka.SEGMENTATION_MODES)
     # the clean accuracy, computed here from the same prompts by another path
     pr = make_prompts(build_hmms(hmm), k, n, P, seed=7)
-    clean = np.mean(ka.read_model(model, pr.tokens).prediction == pr.labels)
+    clean = np.mean(read_model(model, pr.tokens).prediction == pr.labels)
     bayes = _exact_predictions(results["task"], pr.tokens, k, n)
     assert r["clean"]["model_accuracy"]["mean"] == pytest.approx(clean)
     assert r["clean"]["bayes_accuracy"]["mean"] == pytest.approx(np.mean(bayes == pr.labels))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .kernel_regression import ModelReading
+from .model_reader import ModelReading
 
 
 def _key_values(past) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -231,6 +231,7 @@ def kernel_controls(model, hmm: GINCConfig, a: KernelAnalysis, head: tuple[int, 
     """Label flips and permutations, substituted inputs, retrieval of similar demonstrations and
     order sensitivity, for the model, its best head's vote and the exact predictor."""
     from ..analysis import kernel_regression as ka
+    from ..analysis.model_reader import read_model
     from ..tasks.ginc import DELIMITER_ID, make_order_prompts
 
     ginc = build_hmms(hmm)
@@ -240,7 +241,7 @@ def kernel_controls(model, hmm: GINCConfig, a: KernelAnalysis, head: tuple[int, 
     layer, h = head
 
     def score(tokens, labels, n_demo):
-        r = ka.read_model(model, tokens)
+        r = read_model(model, tokens)
         vote = ka.head_votes(r.attention, ka.example_spans(k, n_demo), tokens[:, ka.example_spans(k, n_demo)[:, 0] + k - 1],
                              V1)[:, layer, h]
         bayes, possible = exact_prediction(family, tokens, k, n_demo)
@@ -269,7 +270,7 @@ def kernel_controls(model, hmm: GINCConfig, a: KernelAnalysis, head: tuple[int, 
     op = make_order_prompts(ginc, k, 4, a.order_sets, a.order_tests, a.seed + 2)
     flat = op.tokens.reshape(-1, op.tokens.shape[-1])
     labels = np.broadcast_to(op.labels[:, None], op.tokens.shape[:3]).reshape(-1)
-    r = ka.read_model(model, flat)
+    r = read_model(model, flat)
     vote = ka.head_votes(r.attention, ka.example_spans(k, 4), flat[:, ka.example_spans(k, 4)[:, 0] + k - 1],
                          V1)[:, layer, h]
     shape = op.tokens.shape[:3]
@@ -289,7 +290,8 @@ def compute_kernel_analysis(p: Profile) -> dict:
     with the sha256 of the weights it read, so that a chapter can refuse an analysis of older
     weights; ``table3``: ``convergence`` in both configurations (the chapter recomputes them and
     checks they agree; the claims read them here)."""
-    from ..analysis.kernel_regression import analyse_prompts, book_reader
+    from ..analysis.kernel_regression import analyse_prompts
+    from ..analysis.model_reader import book_reader
     from ..bayes.kernel_regression import PAPER_SETTING, WELL_CONDITIONED, convergence
     from ..store import PACKAGE_STORE, ArtifactStore
 

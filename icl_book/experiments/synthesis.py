@@ -89,7 +89,8 @@ def curves(model, hmm: GINCConfig, t: Testbed) -> dict:
 def analyse_model(model, hmm: GINCConfig, t: Testbed) -> dict:
     """Every lens on one testbed model (the module docstring lists them)."""
     from ..analysis import locate
-    from ..analysis.kernel_regression import analyse_prompts, book_reader, segmentation_controls
+    from ..analysis.kernel_regression import analyse_prompts, segmentation_controls
+    from ..analysis.model_reader import book_reader
 
     ginc = build_hmms(hmm)
     a = KernelAnalysis()
