@@ -178,6 +178,8 @@ def test_bad_inputs_fail_with_one_line(family):
 
 from icl_book.analysis import kernel_regression as ka  # noqa: E402
 from icl_book.analysis.model_reader import book_reader, read_model  # noqa: E402
+from icl_book.tasks import perturbations as tp  # noqa: E402
+from icl_book.tasks.ginc import example_spans  # noqa: E402
 from icl_book.models.constructions import kernel_inputs, kernel_regression_transformer  # noqa: E402
 from icl_book.models.constructions.kernel_regression import KERNEL_HEAD  # noqa: E402
 
@@ -267,13 +269,13 @@ def test_attention_profile_and_spans():
     att[..., example_pos := example_spans_y(k, n)] = 0.25
     prof = ka.attention_profile(att, k, n, n_points=5)
     assert prof["y"] == [0.25] and prof["delimiter"] == [0.0] and np.allclose(prof["x"], 0)
-    np.testing.assert_array_equal(ka.example_spans(3, 2), [[0, 3], [4, 7]])
+    np.testing.assert_array_equal(example_spans(3, 2), [[0, 3], [4, 7]])
     with pytest.raises(ValueError, match="not a prompt"):
         ka.attention_profile(att[..., :-1], k, n)
 
 
 def example_spans_y(k, n):
-    return ka.example_spans(k, n)[:, 0] + k - 1
+    return example_spans(k, n)[:, 0] + k - 1
 
 
 def test_analysis_pipeline_and_controls_on_a_smoke_model(tmp_path):
@@ -305,24 +307,24 @@ def test_prompt_controls_change_what_they_say():
     g = build_hmms(SMALL)
     pr = make_prompts(g, 3, 6, 50, seed=0)
     letters = np.arange(2, 13)
-    pos = ka.example_spans(3, 6)[:, 0] + 2
-    perm = ka.relabel(pr.tokens, 3, 6, "permute", letters, seed=0)
+    pos = example_spans(3, 6)[:, 0] + 2
+    perm = tp.relabel(pr.tokens, 3, 6, "permute", letters, seed=0)
     np.testing.assert_array_equal(np.sort(perm[:, pos], 1), np.sort(pr.tokens[:, pos], 1))
     other = np.setdiff1d(np.arange(pr.tokens.shape[1]), pos)
     np.testing.assert_array_equal(perm[:, other], pr.tokens[:, other])
-    rand = ka.relabel(pr.tokens, 3, 6, "random", letters, seed=0)
+    rand = tp.relabel(pr.tokens, 3, 6, "random", letters, seed=0)
     assert np.isin(rand[:, pos], letters).all() and (rand[:, pos] != pr.tokens[:, pos]).mean() > 0.5
-    sub = ka.substitute_inputs(pr.tokens, 3, 6, 1.0, np.array([7]), seed=0)
-    xs = (ka.example_spans(3, 6)[:, :1] + np.arange(2)).reshape(-1)
+    sub = tp.substitute_inputs(pr.tokens, 3, 6, 1.0, np.array([7]), seed=0)
+    xs = (example_spans(3, 6)[:, :1] + np.arange(2)).reshape(-1)
     assert (sub[:, xs] == 7).all() and (sub[:, pos] == pr.tokens[:, pos]).all()
     np.testing.assert_array_equal(sub[:, -2:], pr.tokens[:, -2:])
-    sim = ka.retrieve(pr.tokens, 3, 6, 2, "similar")
+    sim = tp.retrieve(pr.tokens, 3, 6, 2, "similar")
     assert sim.shape == (50, 2 * 4 + 2)
     # every chosen demonstration matches x_test's last token at least as often as a random pick
     last = lambda t: (t[:, [1, 5]] == t[:, -1:]).mean()                                  # noqa: E731
-    assert last(sim) >= last(ka.retrieve(pr.tokens, 3, 6, 2, "random"))
+    assert last(sim) >= last(tp.retrieve(pr.tokens, 3, 6, 2, "random"))
     with pytest.raises(ValueError, match="mode"):
-        ka.relabel(pr.tokens, 3, 6, "flip", letters, seed=0)
+        tp.relabel(pr.tokens, 3, 6, "flip", letters, seed=0)
 
 
 def test_hf_adapter_on_a_tiny_random_gpt2():
@@ -351,7 +353,7 @@ def test_hf_adapter_on_a_tiny_random_gpt2():
     # the kernel-regression analyses run on it unchanged (k = 3, n = 3: 3 * 4 + 2 = 14 tokens)
     reading = hf_reader(model)(tokens.numpy(), np.array([2, 3, 6]))
     assert reading.attention.shape == (3, 2, 2, 14) and reading.keys.shape == (3, 2, 2, 3, 8)
-    votes = ka.head_votes(reading.attention, ka.example_spans(3, 3), tokens.numpy()[:, [2, 6, 10]], 20)
+    votes = ka.head_votes(reading.attention, example_spans(3, 3), tokens.numpy()[:, [2, 6, 10]], 20)
     assert votes.shape == (3, 2, 2)
     with pytest.raises(ValueError, match="token ids"):
         hf_cache(model, tokens[0])
@@ -421,13 +423,13 @@ def test_the_chapters_model_learns_in_context_as_bayes_does():
 
 def test_substitution_at_chosen_offsets_only():
     pr = make_prompts(build_hmms(SMALL), 4, 5, 30, seed=2)
-    sub = ka.substitute_inputs(pr.tokens, 4, 5, 1.0, np.array([9]), seed=0, offsets=[2])
-    starts = ka.example_spans(4, 5)[:, 0]
+    sub = tp.substitute_inputs(pr.tokens, 4, 5, 1.0, np.array([9]), seed=0, offsets=[2])
+    starts = example_spans(4, 5)[:, 0]
     assert (sub[:, starts + 2] == 9).all()
     np.testing.assert_array_equal(sub[:, starts], pr.tokens[:, starts])
     np.testing.assert_array_equal(sub[:, starts + 1], pr.tokens[:, starts + 1])
     with pytest.raises(ValueError, match="offsets"):
-        ka.substitute_inputs(pr.tokens, 4, 5, 1.0, np.array([9]), seed=0, offsets=[3])
+        tp.substitute_inputs(pr.tokens, 4, 5, 1.0, np.array([9]), seed=0, offsets=[3])
 
 
 def test_exact_prediction_marks_the_prompts_no_task_can_emit():

@@ -9,6 +9,8 @@ import pytest
 
 from icl_book.analysis import kernel_regression as ka
 from icl_book.analysis.model_reader import read_model
+from icl_book.tasks import perturbations as tp
+from icl_book.tasks.ginc import delimiter_positions, example_spans
 from icl_book.tasks import GINCConfig, build_hmms, make_prompts
 from icl_book.tasks.ginc import DELIMITER_ID
 
@@ -23,9 +25,9 @@ def prompts():
 
 
 def _positions():
-    spans = ka.example_spans(K, N)
+    spans = example_spans(K, N)
     inputs = (spans[:, :1] + np.arange(K - 1)).reshape(-1)
-    return inputs, spans[:, 0] + K - 1, ka.delimiter_positions(K, N)            # x_i, y_i, delimiters
+    return inputs, spans[:, 0] + K - 1, delimiter_positions(K, N)            # x_i, y_i, delimiters
 
 
 def _within_binomial(hits: np.ndarray, rate: float):
@@ -36,7 +38,7 @@ def _within_binomial(hits: np.ndarray, rate: float):
 
 def test_spurious_delimiters_hit_only_inputs_at_the_rate(prompts):
     inputs, _, _ = _positions()
-    out = ka.perturb_delimiters(prompts, K, N, "spurious", 0.3, seed=1)
+    out = tp.perturb_delimiters(prompts, K, N, "spurious", 0.3, seed=1)
     changed = out != prompts
     assert not np.delete(changed, inputs, axis=1).any()                        # labels, delimiters, x_test
     assert (out[changed] == DELIMITER_ID).all()
@@ -47,7 +49,7 @@ def test_spurious_delimiters_hit_only_inputs_at_the_rate(prompts):
 
 def test_missing_delimiters_become_letters_at_the_rate(prompts):
     _, _, delims = _positions()
-    out = ka.perturb_delimiters(prompts, K, N, "missing", 0.2, LETTERS, seed=1)
+    out = tp.perturb_delimiters(prompts, K, N, "missing", 0.2, LETTERS, seed=1)
     changed = out != prompts
     assert not np.delete(changed, delims, axis=1).any()
     assert np.isin(out[changed], LETTERS).all()
@@ -56,7 +58,7 @@ def test_missing_delimiters_become_letters_at_the_rate(prompts):
 
 def test_shifted_delimiters_swap_with_their_label_at_the_rate(prompts):
     _, labels, delims = _positions()
-    out = ka.perturb_delimiters(prompts, K, N, "shifted", 0.4, seed=1)
+    out = tp.perturb_delimiters(prompts, K, N, "shifted", 0.4, seed=1)
     assert not np.delete(out != prompts, np.concatenate([labels, delims]), axis=1).any()
     np.testing.assert_array_equal(np.sort(out, 1), np.sort(prompts, 1))       # tokens move, none is lost
     moved = out[:, labels] == DELIMITER_ID
@@ -68,15 +70,15 @@ def test_shifted_delimiters_swap_with_their_label_at_the_rate(prompts):
 def test_shifted_by_hand():
     # a b y1 / c d y2 / e f  ->  a b / y1 c d / y2 e f
     tokens = np.array([[2, 3, 10, 1, 4, 5, 11, 1, 6, 7]])
-    out = ka.perturb_delimiters(tokens, 3, 2, "shifted", 1.0)
+    out = tp.perturb_delimiters(tokens, 3, 2, "shifted", 1.0)
     np.testing.assert_array_equal(out, [[2, 3, 1, 10, 4, 5, 1, 11, 6, 7]])
 
 
-@pytest.mark.parametrize("mode", ka.SEGMENTATION_MODES)
+@pytest.mark.parametrize("mode", tp.SEGMENTATION_MODES)
 def test_rate_zero_is_the_identity_and_rate_one_hits_every_position(prompts, mode):
     inputs, labels, delims = _positions()
-    np.testing.assert_array_equal(ka.perturb_delimiters(prompts, K, N, mode, 0.0, LETTERS, seed=2), prompts)
-    out = ka.perturb_delimiters(prompts, K, N, mode, 1.0, LETTERS, seed=2)
+    np.testing.assert_array_equal(tp.perturb_delimiters(prompts, K, N, mode, 0.0, LETTERS, seed=2), prompts)
+    out = tp.perturb_delimiters(prompts, K, N, mode, 1.0, LETTERS, seed=2)
     if mode == "spurious":
         assert (out[:, inputs] == DELIMITER_ID).all()
     elif mode == "missing":
@@ -86,29 +88,29 @@ def test_rate_zero_is_the_identity_and_rate_one_hits_every_position(prompts, mod
         np.testing.assert_array_equal(out[:, delims], prompts[:, labels])
 
 
-@pytest.mark.parametrize("mode", ka.SEGMENTATION_MODES)
+@pytest.mark.parametrize("mode", tp.SEGMENTATION_MODES)
 def test_the_test_input_is_never_touched(prompts, mode):
     for rate in (0.0, 0.5, 1.0):
-        out = ka.perturb_delimiters(prompts, K, N, mode, rate, LETTERS, seed=3)
+        out = tp.perturb_delimiters(prompts, K, N, mode, rate, LETTERS, seed=3)
         np.testing.assert_array_equal(out[:, -(K - 1):], prompts[:, -(K - 1):])
         np.testing.assert_array_equal(prompts, make_prompts(build_hmms(SMALL), K, N, 2000, seed=5).tokens)
 
 
 def test_bad_inputs_fail_with_one_line(prompts):
     with pytest.raises(ValueError, match="mode"):
-        ka.perturb_delimiters(prompts, K, N, "dropped", 0.1, LETTERS)
+        tp.perturb_delimiters(prompts, K, N, "dropped", 0.1, LETTERS)
     for rate in (-0.1, 1.5, "0.3", float("nan")):
         with pytest.raises(ValueError, match="rate"):
-            ka.perturb_delimiters(prompts, K, N, "spurious", rate)
+            tp.perturb_delimiters(prompts, K, N, "spurious", rate)
     with pytest.raises(ValueError, match="letters"):
-        ka.perturb_delimiters(prompts, K, N, "missing", 0.1)
+        tp.perturb_delimiters(prompts, K, N, "missing", 0.1)
     with pytest.raises(ValueError, match="letters"):
-        ka.perturb_delimiters(prompts, K, N, "missing", 0.1, np.array([1, 2, 3]))
+        tp.perturb_delimiters(prompts, K, N, "missing", 0.1, np.array([1, 2, 3]))
     with pytest.raises(ValueError, match="expected"):
-        ka.perturb_delimiters(prompts[:, :-1], K, N, "spurious", 0.1)
-    broken = ka.perturb_delimiters(prompts, K, N, "missing", 1.0, LETTERS)
+        tp.perturb_delimiters(prompts[:, :-1], K, N, "spurious", 0.1)
+    broken = tp.perturb_delimiters(prompts, K, N, "missing", 1.0, LETTERS)
     with pytest.raises(ValueError, match="delimiter"):
-        ka.perturb_delimiters(broken, K, N, "missing", 0.1, LETTERS)
+        tp.perturb_delimiters(broken, K, N, "missing", 0.1, LETTERS)
 
 
 def test_segmentation_controls_on_a_smoke_model(tmp_path):
@@ -123,7 +125,7 @@ def test_segmentation_controls_on_a_smoke_model(tmp_path):
     rates = (0.0, 0.5, 1.0)
     r = ka.segmentation_controls(model, hmm, k, n, rates=rates, n_prompts=P, seed=7)
     assert set(r) >= {"clean", "zero_shot", "modes", "natural_delimiters", "rates"}
-    assert set(r["modes"]) == set(ka.SEGMENTATION_MODES)
+    assert set(r["modes"]) == set(tp.SEGMENTATION_MODES)
     # the clean accuracy, computed here from the same prompts by another path
     pr = make_prompts(build_hmms(hmm), k, n, P, seed=7)
     clean = np.mean(read_model(model, pr.tokens).prediction == pr.labels)

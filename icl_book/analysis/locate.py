@@ -667,7 +667,7 @@ def hmm_relevance(tokens: np.ndarray, labels: np.ndarray, k: int, n: int) -> dic
         raise ValueError(f"hmm prompts of k={k}, n={n} are [P, {n * (k + 1) + k - 1}] tokens, got {tokens.shape}")
     if labels.shape != (len(tokens),):
         raise ValueError(f"labels must be [P] = [{len(tokens)}], got {labels.shape}")
-    from .kernel_regression import example_spans
+    from ..tasks.ginc import example_spans
 
     starts = example_spans(k, n)[:, 0]
     inputs = np.stack([tokens[:, s:s + k - 1] for s in starts], 1)                   # [P, n, k - 1]
@@ -701,7 +701,7 @@ def hmm_report(model, tokens: np.ndarray, labels: np.ndarray, k: int, n: int, *,
     """
     tokens, labels = np.asarray(tokens), np.asarray(labels)
     relevance = hmm_relevance(tokens, labels, k, n)   # checks the shapes
-    from .kernel_regression import example_spans
+    from ..tasks.ginc import example_spans
 
     model.eval()
     starts = example_spans(k, n)[:, 0]

@@ -231,6 +231,8 @@ def kernel_controls(model, hmm: GINCConfig, a: KernelAnalysis, head: tuple[int, 
     """Label flips and permutations, substituted inputs, retrieval of similar demonstrations and
     order sensitivity, for the model, its best head's vote and the exact predictor."""
     from ..analysis import kernel_regression as ka
+    from ..tasks import perturbations as tp
+    from ..tasks.ginc import example_spans
     from ..analysis.model_reader import read_model
     from ..tasks.ginc import DELIMITER_ID, make_order_prompts
 
@@ -242,7 +244,7 @@ def kernel_controls(model, hmm: GINCConfig, a: KernelAnalysis, head: tuple[int, 
 
     def score(tokens, labels, n_demo):
         r = read_model(model, tokens)
-        vote = ka.head_votes(r.attention, ka.example_spans(k, n_demo), tokens[:, ka.example_spans(k, n_demo)[:, 0] + k - 1],
+        vote = ka.head_votes(r.attention, example_spans(k, n_demo), tokens[:, example_spans(k, n_demo)[:, 0] + k - 1],
                              V1)[:, layer, h]
         bayes, possible = exact_prediction(family, tokens, k, n_demo)
         return {"model": float(np.mean(r.prediction == labels)), "head_vote": float(np.mean(vote == labels)),
@@ -251,19 +253,19 @@ def kernel_controls(model, hmm: GINCConfig, a: KernelAnalysis, head: tuple[int, 
                 "bayes_on_possible": float(np.mean((bayes == labels)[possible])) if possible.any() else None}
 
     pool = make_prompts(ginc, k, a.control_pool, a.n_prompts, seed=a.seed + 1)
-    base = ka.retrieve(pool.tokens, k, a.control_pool, n, "random")
+    base = tp.retrieve(pool.tokens, k, a.control_pool, n, "random")
     out = {"n": n, "pool": a.control_pool, "head": [layer, h],
            "clean": score(base, pool.labels, n),
-           "random_labels": score(ka.relabel(base, k, n, "random", letters, a.seed), pool.labels, n),
-           "permuted_labels": score(ka.relabel(base, k, n, "permute", letters, a.seed), pool.labels, n),
-           "substituted_inputs": score(ka.substitute_inputs(base, k, n, a.substitution_rate, letters, a.seed),
+           "random_labels": score(tp.relabel(base, k, n, "random", letters, a.seed), pool.labels, n),
+           "permuted_labels": score(tp.relabel(base, k, n, "permute", letters, a.seed), pool.labels, n),
+           "substituted_inputs": score(tp.substitute_inputs(base, k, n, a.substitution_rate, letters, a.seed),
                                        pool.labels, n),
-           "retrieved_similar": score(ka.retrieve(pool.tokens, k, a.control_pool, n, "similar"), pool.labels, n)}
+           "retrieved_similar": score(tp.retrieve(pool.tokens, k, a.control_pool, n, "similar"), pool.labels, n)}
     # rare tokens (Table 1's "rare words"): the last input token of a demonstration replaced by one of
     # the quarter of letters the pretraining corpus uses least; never the first, which a start emits
     counts = np.bincount(pool.tokens.reshape(-1), minlength=V1)[letters]
     rare = letters[np.argsort(counts, kind="stable")[: max(1, len(letters) // 4)]]
-    out["rare_inputs"] = score(ka.substitute_inputs(base, k, n, a.substitution_rate, rare, a.seed + 3,
+    out["rare_inputs"] = score(tp.substitute_inputs(base, k, n, a.substitution_rate, rare, a.seed + 3,
                                                     offsets=[k - 2]), pool.labels, n)
     out["rare_letters"] = rare.tolist()
     # order: the same 4 demonstrations in all 24 orders, the same tests after each
@@ -271,7 +273,7 @@ def kernel_controls(model, hmm: GINCConfig, a: KernelAnalysis, head: tuple[int, 
     flat = op.tokens.reshape(-1, op.tokens.shape[-1])
     labels = np.broadcast_to(op.labels[:, None], op.tokens.shape[:3]).reshape(-1)
     r = read_model(model, flat)
-    vote = ka.head_votes(r.attention, ka.example_spans(k, 4), flat[:, ka.example_spans(k, 4)[:, 0] + k - 1],
+    vote = ka.head_votes(r.attention, example_spans(k, 4), flat[:, example_spans(k, 4)[:, 0] + k - 1],
                          V1)[:, layer, h]
     shape = op.tokens.shape[:3]
     acc_model = (r.prediction == labels).reshape(shape).mean(2)                          # [sets, orders]

@@ -349,6 +349,21 @@ def make_prompts(ginc: GINC, k: int, n: int, n_prompts: int, seed: int,
     return GINCPrompts(tokens, label_probs.argmax(1), label_probs, theta, s0, states, k, n)
 
 
+# ---- the layout of a make_prompts prompt ------------------------------------------------------
+
+def example_spans(k: int, n: int) -> np.ndarray:
+    """``[n, 2]`` the ``[start, end)`` positions of ``x_i y_i`` in a ``make_prompts`` prompt (the
+    delimiter after ``y_i`` excluded)."""
+    starts = np.arange(n) * (k + 1)
+    return np.stack([starts, starts + k], axis=1)
+
+
+def delimiter_positions(k: int, n: int) -> np.ndarray:
+    """``[n]`` the positions of the delimiters after ``y_1 .. y_n`` in a ``make_prompts`` prompt (the
+    last one marks where ``x_test`` begins)."""
+    return example_spans(k, n)[:, 1]
+
+
 @dataclass(frozen=True, eq=False)
 class GINCOrderPrompts:
     tokens: np.ndarray          # [sets, orders, tests, L] the same n examples in every order, then x_test
