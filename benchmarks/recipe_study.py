@@ -211,13 +211,17 @@ def grid(quick: bool) -> list[Run]:
         Run("ginc", g, 8, 64, 3e-3, 8, 200),
         # the LSTM (shipped: 2 x 256, lr 3e-3, batch 8, 1,500 steps)
         Run("ginc-lstm", "ginc-lstm", 2, 256, 3e-3, 8, 500),
-        Run("ginc-lstm", "ginc-lstm", 1, 256, 6e-3, 8, 500),
+        # the two longest runs: the screen's fastest shape (2 x 64 at lr 4e-3) and the shipped shape at the
+        # screen's best lr (8e-3), each past the shipped 4-layer model's compute (3,000 steps, ~1,250 core-s)
+        Run("ginc", g, 2, 64, 4e-3, 8, 5000, evals=16),
+        Run("ginc", g, 4, 64, 8e-3, 8, 2500, evals=12),
         # the testbed pools at the shipped shape (4 x 64, batch 16): lr and steps
         Run("pool-m12", "kernel-pool-m12", 4, 64, 2e-3, 16, 600),
         Run("pool-m12", "kernel-pool-m12", 4, 64, 4e-3, 16, 600),
         Run("pool-m12", "kernel-pool-m12", 2, 128, 4e-3, 16, 600),
         Run("pool-m6", "kernel-pool-m6", 4, 64, 4e-3, 16, 600),
         Run("pool-m12", "kernel-pool-m12", 4, 64, 4e-3, 16, 1500, evals=10),
+        Run("pool-m12", "kernel-pool-m12", 2, 128, 4e-3, 16, 1500, evals=10),   # the 600-step screen's best
         # retrieval d = 8, q = 4 (3 x 64, batch 64, lr 1e-3 cosine shipped): does a larger lr, batch or width
         # leave the plateau sooner
         Run("retr-d8q4", "retrieval-d8q4", 3, 64, 1e-3, 64, 600),
@@ -396,6 +400,43 @@ def _run_of(shipped: dict) -> dict:
     return {"curve": [{"core_s": shipped["core_s_estimate"], "excess": shipped["excess"]}]}
 
 
+def recipe_fits(doc: dict) -> list[dict]:
+    """Per recipe (family, depth, width, lr, batch; any number of steps): ``excess = a C^-b`` fitted to
+    (1) the end points of its runs of different lengths, this study's and the shipped artifacts' (each
+    annealed to zero at its own end: the scaling-law way), where there are two budgets or more; and (2)
+    the later half of its longest run's curve (mid-schedule points, then the decay's gain at the end)."""
+    groups: dict[tuple, dict] = {}
+    for r in doc["runs"]:
+        rr = r["run"]
+        key = (rr["family"], rr["n_layer"], rr["d_model"], rr["lr"], rr["batch_size"])
+        g = groups.setdefault(key, {"ends": [], "runs": []})
+        g["ends"].append((r["core_s"], r["final_excess"], r["name"]))
+        g["runs"].append(r)
+    for s in doc.get("shipped", []):
+        key = (s["family"], s["n_layer"], s["d_model"], s["lr"], s["batch_size"])
+        if key in groups and s.get("core_s_estimate"):
+            groups[key]["ends"].append((s["core_s_estimate"], s["excess"], "shipped " + s["name"]))
+    out = []
+    for (fam, L, d, lr, b), g in groups.items():
+        target = next(v for k, v in TARGETS.items() if fam.startswith(k))
+        budgets = {round(c, -1) for c, _, _ in g["ends"]}
+        ends = None
+        if len(budgets) >= 2:
+            pts = [(c, e) for c, e, _ in g["ends"] if e > 0]
+            x, y = np.log([c for c, _ in pts]), np.log([e for _, e in pts])
+            slope, loga = np.polyfit(x, y, 1)
+            ends = _fit_to_target({"a": float(np.exp(loga)), "b": float(-slope), "n_points": len(pts),
+                                   "points": g["ends"], "fit_from_core_s": min(c for c, _ in pts),
+                                   "rms_log_residual": float(np.sqrt(np.mean((y - loga - slope * x) ** 2))),
+                                   "excess_at_cpu_budget": float(np.exp(loga) * CPU_BUDGET_S ** slope)}, target)
+        longest = max(g["runs"], key=lambda r: r["core_s"])
+        curve = [(pt["core_s"], pt["excess"]) for pt in longest["curve"] if pt["excess"] > 0]
+        late = _fit_to_target(power_law(curve, 0.5 * longest["core_s"]), target)
+        out.append({"family": fam, "n_layer": L, "d_model": d, "lr": lr, "batch_size": b, "end_points": ends,
+                    "late_curve": late, "longest": longest["name"]})
+    return out
+
+
 def table(doc: dict) -> str:
     """The runs and the shipped artifacts as a markdown table, and the fits, from the JSON."""
     rows = ["| run | params | tokens | core-s | wall-s | excess at end | best excess (core-s) |",
@@ -423,6 +464,17 @@ def table(doc: dict) -> str:
                          f"residual {fit['rms_log_residual']:.2f}); at {CPU_BUDGET_S} core-s: "
                          f"{fit['excess_at_cpu_budget']:.3f}; to {fit.get('target_excess')}: "
                          + (f"{to:.3g} core-s ({to / 3600:.3g} core-hours)" if to else "no decrease fitted"))
+    lines.append("")
+    for f in recipe_fits(doc):
+        for label, fit in (("end points", f["end_points"]), ("late curve of " + f["longest"], f["late_curve"])):
+            if not fit:
+                continue
+            to = fit.get("core_s_to_target")
+            lines.append(f"- recipe {f['family']} {f['n_layer']}x{f['d_model']} lr {f['lr']:g} b{f['batch_size']}, "
+                         f"{label}: {fit['a']:.3g} C^-{fit['b']:.3f} ({fit['n_points']} points, rms log residual "
+                         f"{fit['rms_log_residual']:.2f}); at {CPU_BUDGET_S} core-s {fit['excess_at_cpu_budget']:.3f}; "
+                         f"to {fit.get('target_excess')}: "
+                         + (f"{to:.3g} core-s ({to / 3600:.3g} core-hours)" if to else "no decrease fitted"))
     return "\n".join(lines)
 
 
@@ -432,8 +484,12 @@ def plot(doc: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fams = sorted({r["run"]["family"] for r in doc["runs"]})
-    fig, axes = plt.subplots(1, len(fams), figsize=(6.5 * len(fams), 4.8), squeeze=False)
-    for ax, fam in zip(axes[0], fams):
+    cols = min(3, len(fams))
+    rows = -(-len(fams) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 4.8 * rows), squeeze=False)
+    for ax in axes.flat[len(fams):]:
+        ax.axis("off")
+    for ax, fam in zip(axes.flat, fams):
         runs = [r for r in doc["runs"] if r["run"]["family"] == fam]
         for r in runs:
             c = [pt["core_s"] for pt in r["curve"]]
@@ -441,9 +497,15 @@ def plot(doc: dict, path: Path) -> None:
             rr = r["run"]
             ax.plot(c, e, marker="o", ms=3, lw=1,
                     label=f"{rr['n_layer']}x{rr['d_model']} lr {rr['lr']:g} b{rr['batch_size']} {rr['steps']} st")
+        for sp in doc.get("shipped", []):
+            if sp["family"] == fam and sp.get("core_s_estimate"):
+                ax.plot(sp["core_s_estimate"], max(sp["excess"], 1e-4), "k*", ms=9)
+                ax.annotate(f"shipped {sp['name'].removesuffix('-cpu')}", (sp["core_s_estimate"], sp["excess"]),
+                            fontsize=6, xytext=(4, 4), textcoords="offset points")
         f = doc["fits"][fam]["power_law"]
         if f:
-            xs = np.geomspace(f["fit_from_core_s"], max(CPU_BUDGET_S, f.get("core_s_to_target") or 0) * 1.2, 50)
+            xs = np.geomspace(f["fit_from_core_s"],
+                              min(max(CPU_BUDGET_S, f.get("core_s_to_target") or 0), 10 * CPU_BUDGET_S) * 1.2, 50)
             ax.plot(xs, f["a"] * xs ** -f["b"], "k--", lw=1,
                     label=f"frontier fit {f['a']:.3g} C^-{f['b']:.2f}")
             ax.axvline(CPU_BUDGET_S, color="grey", lw=0.8, ls=":")
