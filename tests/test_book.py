@@ -35,10 +35,15 @@ def test_no_cell_failed_and_no_glue_is_missing(built_book):
 
 def test_the_scorecard_page_lists_every_claim_with_its_verdict(built_book):
     text = page_text(built_book / "chapters" / "appendix_reproducing.html")
-    for c in claims.scorecard():
-        assert c.id in text, c.id
-        assert c.verdict in text
-    assert "| claim | profile |" not in text, "the scorecard table was not rendered as a table"
+    html = (built_book / "chapters" / "appendix_reproducing.html").read_text()
+    card = claims.scorecard()
+    for base, by_profile in claims.paired(card).items():   # one row per claim, both scales in it
+        assert base in text, base
+        assert all(c.verdict in text for c in by_profile.values())
+    assert "| claim | verdict |" not in text, "the scorecard table was not rendered as a table"
+    chapters = dict.fromkeys(c.chapter for c in card)
+    assert html.count('class="dropdown admonition"') == len(chapters), "each chapter's claims fold"
+    assert "{admonition}" not in text
     assert "linreg-cpu" in text and "icl-book train linreg --profile cpu" in text
 
 
