@@ -57,8 +57,39 @@ def test_colab_shows_no_raw_myst(md):
     assert not raw, f"{md.stem}: raw MyST on Colab: {raw[:10]}"
 
 
+def test_references_are_numbered_as_the_rendered_book_numbers_them():
+    """Sphinx numbers through the whole book in table-of-contents order; the notebooks agree."""
+    sg = ROOT / "chapters" / "ch_spin_glass.md"
+    ch0 = ROOT / "chapters" / "ch0_icl_in_one_minute.md"
+    pages_before = colab.book_order()[: [p.stem for p in colab.book_order()].index(sg.stem)]
+    figures_before = sum(v.startswith("Fig.") for p in pages_before for v in colab._counted(p.read_text(), {}).values())
+    page = colab.Page.of(sg.read_text(), sg)
+    first = colab._FIG_NAME.search(sg.read_text())[3]
+    assert page.numbers[first] == f"Fig. {figures_before + 1}" and figures_before > 0
+    assert colab.Page.of(ch0.read_text(), ch0).numbers["fig-ch0-curves"] == "Fig. 1"   # the book's first
+    assert "fig-ch0-curves" in page.numbers                     # a label on an earlier page keeps its number
+
+
+@pytest.mark.slow
+def test_the_notebooks_number_every_figure_and_equation_as_the_html_does(built_book):
+    import re
+
+    checked = 0
+    for md in CHAPTERS:
+        html = (built_book / "chapters" / f"{md.stem}.html").read_text()
+        rendered = dict(re.findall(r'<figure[^>]*id="([^"]+)">.*?<span class="caption-number">(Fig\. \d+) ', html, re.S))
+        rendered |= {k: f"({v})" for v, k in re.findall(r'<span class="eqno">\((\d+)\)<a class="headerlink" '
+                                                        r'href="#equation-([^"]+)"', html)}
+        numbers = colab.Page.of(md.read_text(), md).numbers
+        for label, shown in rendered.items():
+            if label in numbers:
+                assert numbers[label] == shown, (md.stem, label, numbers[label], shown)
+                checked += 1
+    assert checked > 50
+
+
 def test_every_myst_construct_becomes_plain_markdown():
-    page = colab.Page.of(SAMPLE, chapters=ROOT / "chapters", bib=ROOT / "references.bib")
+    page = colab.Page.of(SAMPLE)            # not a page of the book: numbered on its own
     text = colab.plain(SAMPLE, page)
     assert not colab.RAW_MYST.search(GLUE_ROLE.sub("", GLUE_FIGURE.sub("", text))), text
     for shown in ["As Fig. 2 shows", "and Table 1 lists", "equation (1)", r"\tag{1} $$",

@@ -7,8 +7,8 @@ shows a number. Each Markdown cell that glues a value therefore becomes a code c
 hidden in Colab's form view) that shows the same paragraph with the values filled in
 (``icl_book.book.prose``), in the place the prose uses them; a ``{glue:figure}`` directive
 becomes its figure and caption the same way. Every Markdown cell, and every paragraph a prose cell shows, is first turned from MyST into what
-plain Markdown and MathJax render (``plain``): cross-references into their text (figures, tables
-and equations numbered as the book numbers them, per page), citations into author-year text,
+plain Markdown and MathJax render (``plain``): cross-references into their text (figures, tables,
+equations and exercises numbered as the book numbers them, through the whole book), citations into author-year text,
 admonitions into quoted blocks, exercises into headed blocks with the solution folded, equation
 labels into ``\tag``s, label lines and directive fences removed. Cell ids are hashes of the cells,
 so an unchanged chapter writes the same file.
@@ -36,13 +36,40 @@ _ROLE = re.compile(r"\{(numref|ref|doc|eq|cite|cite:t|cite:p)\}`([^`]+)`")
 _FIG_NAME = re.compile(r"^(`{3,}|:{3,})\{(glue:figure|figure|table)\}[^\n]*\n(?::[^\n]*\n)*?:name:[ \t]*(\S+)", re.M)
 _EQ_LABEL = re.compile(r"\$\$[ \t]*\(([\w.-]+)\)[ \t]*$", re.M)
 _EXERCISE = re.compile(r"^`{3,}\{exercise(?:-start)?\}[^\n]*\n(?::[^\n]*\n)*?:label:[ \t]*(\S+)", re.M)
+_CELL_OPTIONS = re.compile(r"^`{3,}\{code-cell\}[^\n]*\n((?::[^\n]*\n)+)", re.M)
 _SECTION = re.compile(r"^\(([\w.-]+)\)=[ \t]*\n+#+[ \t]+(.+)$", re.M)
 
 
+def _counted(text: str, counts: dict[str, int]) -> dict[str, str]:
+    """The numbered things of one page in the order they appear (figures, tables, equations,
+    exercises), numbered on from ``counts``, which it advances."""
+    found = [(m.start(), "figure" if m[2] in ("glue:figure", "figure") else "table", m[3]) for m in _FIG_NAME.finditer(text)]
+    for m in _CELL_OPTIONS.finditer(text):   # a code cell whose output myst-nb makes a numbered figure
+        if re.search(r"^:\s+figure:", m[1], re.M):
+            name = re.search(r"^:\s+name:[ \t]*(\S+)", m[1], re.M)
+            found.append((m.start(), "figure", name[1] if name else f"unnamed-{m.start()}"))
+    found += [(m.start(), "equation", m[1]) for m in _EQ_LABEL.finditer(text)]
+    found += [(m.start(), "exercise", m[1]) for m in _EXERCISE.finditer(text)]
+    shown = {"figure": "Fig. {}", "table": "Table {}", "equation": "({})", "exercise": "Exercise {}"}
+    out = {}
+    for _, kind, label in sorted(found):
+        counts[kind] = counts.get(kind, 0) + 1
+        out[label] = shown[kind].format(counts[kind])
+    return out
+
+
+def book_order(root: Path = ROOT) -> list[Path]:
+    """The book's pages in ``_toc.yml`` order (the order Sphinx numbers figures and equations in)."""
+    toc = (root / "_toc.yml").read_text()
+    names = re.findall(r"^\s*(?:root|-\s*file):\s*(\S+)", toc, re.M)
+    return [root / f"{name}.md" for name in names if (root / f"{name}.md").exists()]
+
+
 class Page:
-    """What a page's cross-references resolve to: its figures, tables, equations and exercises
-    numbered in the order they appear (as Sphinx numbers them on an unnumbered page), its
-    section titles, the other pages' titles, and the bibliography."""
+    """What a page's cross-references resolve to. Sphinx numbers figures, tables, equations and
+    exercises through the whole book in table-of-contents order (Fig. 32 is the spin-glass
+    chapter's first), so every page before this one is counted first; also the section titles,
+    the pages' titles, and the bibliography."""
 
     def __init__(self):
         self.numbers: dict[str, str] = {}    # label -> "Fig. 3", "Table 1", "(2)", "Exercise 4"
@@ -51,21 +78,23 @@ class Page:
         self.cites: dict[str, tuple[str, str, str]] = {}   # key -> (authors, year, link)
 
     @classmethod
-    def of(cls, text: str, chapters: Path = ROOT / "chapters", bib: Path = ROOT / "references.bib") -> "Page":
-        page = cls()
-        counts = {"glue:figure": 0, "figure": 0, "table": 0}
-        for m in _FIG_NAME.finditer(text):
-            kind = "figure" if m[2] == "glue:figure" else m[2]
-            counts[kind] += 1
-            page.numbers[m[3]] = f"{'Fig.' if kind == 'figure' else 'Table'} {counts[kind]}"
-        for i, m in enumerate(_EQ_LABEL.finditer(text), 1):
-            page.numbers[m[1]] = f"({i})"
-        for i, m in enumerate(_EXERCISE.finditer(text), 1):
-            page.numbers[m[1]] = f"Exercise {i}"
+    def of(cls, text: str, path: Path | None = None, root: Path = ROOT) -> "Page":
+        """The page ``text`` (the book's page ``path`` if given; otherwise a page of its own)."""
+        page, counts = cls(), {}
+        for other in book_order(root):
+            numbers = _counted(other.read_text(), counts)
+            if path is not None and other.resolve() == Path(path).resolve():
+                break
+            page.numbers.update(numbers)       # another page's labels, for a reference across pages
+        else:
+            counts = {}
+            numbers = _counted(text, counts)   # not a page of the book: numbered on its own
+        page.numbers.update(numbers)
         page.sections = {m[1]: m[2].strip() for m in _SECTION.finditer(text)}
-        for md in sorted(chapters.glob("*.md")):
+        for md in sorted((root / "chapters").glob("*.md")):
             heading = re.search(r"^#[ \t]+(.+)$", md.read_text(), re.M)
             page.titles[md.stem] = heading[1].strip() if heading else md.stem
+        bib = root / "references.bib"
         page.cites = _bibliography(bib.read_text(), _repository() + "/blob/main/references.bib") if bib.exists() else {}
         return page
 
@@ -200,7 +229,7 @@ def notebook(md: str | Path) -> nbformat.NotebookNode:
     """The Colab notebook of the MyST chapter ``md``."""
     nb = jupytext.read(md)
     nb.metadata.pop("jupytext", None)
-    page = Page.of(Path(md).read_text())
+    page = Page.of(Path(md).read_text(), Path(md))
     cells = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
