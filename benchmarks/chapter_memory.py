@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         print(f"{r['chapter']:28s} {r['wall_s']:7.1f} s  {r['peak_mb']} MB{flag}" + (f"  {r['error']}" if r["error"] else ""))
     if args.json:
         sys.path.insert(0, str(ROOT))
-        from icl_book.store import cpu_name, git_commit
+        from icl_book.provenance import cpu_name, git_commit
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "limit_mb": LIMIT_MB, "chapters": rows, "device": cpu_name(), "python": platform.python_version(),

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from common import write_result
-from icl_book.store import cpu_name, git_commit
+from icl_book.provenance import cpu_name, git_commit
 from icl_book.bayes.hmm import pretraining_predictive
 from icl_book.tasks.ginc import GINCConfig, build_hmms, make_prompts, pretraining_tokens
 

@@ -26,7 +26,7 @@ import numpy as np
 from icl_book.bayes import kernel_regression as kr
 from common import median_time
 from icl_book.files import atomic_write, dump_json
-from icl_book.store import cpu_name, git_commit
+from icl_book.provenance import cpu_name, git_commit
 
 
 def bench(setting: kr.ConvergenceSetting, repeats: int) -> dict:

@@ -22,7 +22,7 @@ import torch
 from icl_book import experiments
 from icl_book.analysis.locate import head_importance_loop, importance
 from common import median_time, write_result
-from icl_book.store import cpu_name, git_commit
+from icl_book.provenance import cpu_name, git_commit
 
 
 def main(argv=None) -> dict:

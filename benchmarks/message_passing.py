@@ -35,7 +35,7 @@ from icl_book.analysis.spinglass import contrast_ratio
 from icl_book.bayes.spinglass import boltzmann_gaussian, message_passing, message_passing_loop, spin_glass_of
 from icl_book.experiments.spinglass import contrast_ratio_grid
 from common import write_result
-from icl_book.store import cpu_name, git_commit
+from icl_book.provenance import cpu_name, git_commit
 from icl_book.models.linear_attention import sample_prompts
 from icl_book.seeding import step_generator
 

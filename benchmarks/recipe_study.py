@@ -58,7 +58,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_result  # noqa: E402
 from icl_book import experiments  # noqa: E402
-from icl_book.store import cpu_name, git_commit  # noqa: E402
+from icl_book.provenance import cpu_name, git_commit  # noqa: E402
 from icl_book.train import train  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -26,7 +26,7 @@ import torch
 
 from icl_book import experiments
 from common import median_time, write_result
-from icl_book.store import cpu_name, git_commit
+from icl_book.provenance import cpu_name, git_commit
 from icl_book.bayes.retrieval import posterior
 from icl_book.tasks.retrieval import RetrievalTask
 

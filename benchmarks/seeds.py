@@ -26,7 +26,7 @@ import torch
 
 from common import write_result
 from icl_book import experiments
-from icl_book.store import cpu_name, git_commit
+from icl_book.provenance import cpu_name, git_commit
 from icl_book.train import can_stack, train, train_seeds
 
 

@@ -34,7 +34,7 @@ from torch import nn
 from transformers import GPT2LMHeadModel
 
 from common import write_result
-from icl_book.store import cpu_name, git_commit
+from icl_book.provenance import cpu_name, git_commit
 from icl_book.models.gpt2 import gpt2_from
 from icl_book.models.transformer import Transformer, TransformerConfig
 from icl_book.train import lr_tensor

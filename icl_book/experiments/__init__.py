@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..store import ArtifactStore, git_commit
+from ..provenance import git_commit
+from ..store import ArtifactStore
 from ..config import ConfigError, with_overrides
 from ..distributed import world
 from ..train import train_seeds

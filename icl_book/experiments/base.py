@@ -93,7 +93,7 @@ def provenance(exp: Experiment, profile: str, *, command: str | None, commit: st
     on which device, in how long, when, and with how many parameters."""
     import datetime as dt
 
-    from ..store import device_description
+    from ..provenance import device_description
 
     return {"experiment": exp.name, "profile": profile, "chapter": exp.chapter,
             "command": command or f"icl-book train {exp.name} --profile {profile}",
@@ -106,7 +106,8 @@ def run_computation(exp: Experiment, profile: str, *, store, command: str | None
     """Run a results-only experiment (``exp.compute``) and store its results with provenance."""
     import time
 
-    from ..store import ArtifactStore, git_commit
+    from ..provenance import git_commit
+    from ..store import ArtifactStore
 
     p = exp.profile(profile)
     store = store or ArtifactStore()
