@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from ..models.gpt2 import transformer_from_gpt2  # noqa: F401  (re-exported for the real-LLM section)
+from ..stats import mean_and_interval
 from ..tasks.classification import ClassificationPrompts, ClassificationTask
 
 
@@ -280,10 +281,9 @@ def query_hits(model, prompts: ClassificationPrompts, hooks=None, chunk: int = 5
 
 
 def mean_ci(values) -> tuple[float, float, float]:
-    """Mean and a normal-approximation 95 % interval."""
-    values = np.asarray(values, dtype=float)
-    half = 1.96 * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
-    return float(values.mean()), float(values.mean() - half), float(values.mean() + half)
+    """``stats.mean_and_interval`` (normal approximation) as a ``(mean, lo, hi)`` tuple."""
+    m = mean_and_interval(np.asarray(values, dtype=float))
+    return m["mean"], m["lo"], m["hi"]
 
 
 def ablation_test(model, heads, hits_of, *, n_random: int = 20, seed: int = 0) -> dict:

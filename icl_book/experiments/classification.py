@@ -20,6 +20,7 @@ import torch
 from ..models import TransformerConfig
 from ..tasks.classification import ClassificationPrompts, ClassificationTask
 from ..seeding import EVAL_STREAM, seed_for
+from ..stats import mean_and_interval
 from ..train import TrainConfig, to_device
 from .base import Experiment, Profile
 
@@ -77,12 +78,6 @@ def query_scores(logits: np.ndarray, prompts: ClassificationPrompts) -> dict:
             "p_a": 1.0 / (1.0 + np.exp(lb - la))}
 
 
-def _mean_ci(values: np.ndarray) -> dict:
-    values = np.asarray(values, dtype=float)
-    half = 1.96 * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
-    return {"mean": float(values.mean()), "lo": float(values.mean() - half), "hi": float(values.mean() + half)}
-
-
 def monitor_classification(model, profile: Profile) -> dict:
     """Held-out query accuracy and loss, for the curve recorded during training."""
     prompts = eval_set(profile.task, MONITOR_PROMPTS, seed=1)
@@ -105,7 +100,7 @@ def evaluate_classification(model, profile: Profile) -> dict:
     for n_a in range(1, task.n_demos):
         sel = prompts.n_a == n_a
         by_count[str(n_a)] = float(s["binary"][sel].mean()) if sel.any() else None
-    return {"query_accuracy": _mean_ci(s["binary"]), "query_top1": _mean_ci(s["top1"]),
+    return {"query_accuracy": mean_and_interval(s["binary"]), "query_top1": mean_and_interval(s["top1"]),
             "accuracy_at_sep": at_sep.tolist(), "accuracy_by_n_a": by_count, "chance": 0.5,
             "n_prompts": int(len(prompts.tokens))}
 
