@@ -56,3 +56,19 @@ def test_torch_requirement_is_a_lower_bound_that_ci_torch_satisfies():
     pinned = re.search(r"TORCH\s*\?=\s*torch==([\d.]+)", makefile).group(1)
     floor = torch_spec[2:]
     assert tuple(map(int, pinned.split("."))) >= tuple(map(int, floor.split(".")))
+
+
+def test_binder_pins_every_package_the_book_needs_inside_its_range():
+    """binder/constraints.txt (tools/binder_constraints.py) fixes a version for each requirement of
+    the book, and each pinned version satisfies the range pyproject asks for."""
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    assert "-c constraints.txt" in (ROOT / "binder" / "environment.yml").read_text()
+    pins = dict(line.split("==") for line in (ROOT / "binder" / "constraints.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    assert len(pins) > 50                                  # the whole closure, not the top level only
+    for name, spec in pyproject():
+        req = Requirement(name + spec)
+        assert name in pins, f"binder/constraints.txt pins no {name}: run tools/binder_constraints.py"
+        assert req.specifier.contains(Version(pins[name]), prereleases=True), (name, spec, pins[name])
