@@ -458,24 +458,24 @@ def table(doc: dict) -> str:
                            ("with the shipped end points", (f["with_shipped"] or {}).get("power_law"))):
             if not fit:
                 continue
-            to = fit.get("core_s_to_target")
-            lines.append(f"- **{fam}**, {label}: excess = {fit['a']:.3g} C^-{fit['b']:.3f} "
-                         f"({fit['n_points']} frontier points from {fit['fit_from_core_s']:.0f} core-s, rms log "
-                         f"residual {fit['rms_log_residual']:.2f}); at {CPU_BUDGET_S} core-s: "
-                         f"{fit['excess_at_cpu_budget']:.3f}; to {fit.get('target_excess')}: "
-                         + (f"{to:.3g} core-s ({to / 3600:.3g} core-hours)" if to else "no decrease fitted"))
+            lines.append(f"- **{fam}**, {label}: excess = " + _fit_text(fit, "frontier points from "
+                                                                         f"{fit['fit_from_core_s']:.0f} core-s"))
     lines.append("")
     for f in recipe_fits(doc):
         for label, fit in (("end points", f["end_points"]), ("late curve of " + f["longest"], f["late_curve"])):
-            if not fit:
-                continue
-            to = fit.get("core_s_to_target")
-            lines.append(f"- recipe {f['family']} {f['n_layer']}x{f['d_model']} lr {f['lr']:g} b{f['batch_size']}, "
-                         f"{label}: {fit['a']:.3g} C^-{fit['b']:.3f} ({fit['n_points']} points, rms log residual "
-                         f"{fit['rms_log_residual']:.2f}); at {CPU_BUDGET_S} core-s {fit['excess_at_cpu_budget']:.3f}; "
-                         f"to {fit.get('target_excess')}: "
-                         + (f"{to:.3g} core-s ({to / 3600:.3g} core-hours)" if to else "no decrease fitted"))
+            if fit:
+                lines.append(f"- recipe {f['family']} {f['n_layer']}x{f['d_model']} lr {f['lr']:g} "
+                             f"b{f['batch_size']}, {label}: " + _fit_text(fit, "points"))
     return "\n".join(lines)
+
+
+def _fit_text(fit: dict, points: str) -> str:
+    """A fitted power law as the README states it: the law, its support, and what it extrapolates to."""
+    to = fit.get("core_s_to_target")
+    return (f"{fit['a']:.3g} C^-{fit['b']:.3f} ({fit['n_points']} {points}, rms log residual "
+            f"{fit['rms_log_residual']:.2f}); at {CPU_BUDGET_S} core-s: {fit['excess_at_cpu_budget']:.3f}; "
+            f"to {fit.get('target_excess')}: "
+            + (f"{to:.3g} core-s ({to / 3600:.3g} core-hours)" if to else "no decrease fitted"))
 
 
 def plot(doc: dict, path: Path) -> None:
